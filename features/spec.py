@@ -1,0 +1,323 @@
+"""The product spec (`pql.yaml`): one typed, validated description of a product.
+
+Why pydantic with `extra="forbid"`: a typo in a key (``horizon_day``) must stop the run
+with the file, the key and a suggestion, not be silently ignored and train a model on
+defaults. Paths inside the spec are resolved relative to the spec file so a spec and its
+data can move together.
+"""
+
+from __future__ import annotations
+
+import difflib
+import string
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from features.errors import SpecError
+
+#: Placeholders a reason template may use; each is filled with the entity's own value.
+REASON_PLACEHOLDERS = frozenset(
+    {"count", "count_7d", "active_days", "hours_to_first", "days_since_last", "value", "action"}
+)
+
+CANONICAL_EVENT_COLUMNS = ("user_id", "event", "timestamp", "account_id", "session_id")
+CANONICAL_TRIAL_COLUMNS = (
+    "user_id",
+    "account_id",
+    "signup_at",
+    "converted_at",
+    "trial_end_at",
+    "plan",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ActionKind(StrEnum):
+    """What an action says about buying intent; sets the default monotone direction."""
+
+    usage = "usage"
+    collaboration = "collaboration"
+    intent = "intent"
+    limit = "limit"
+    negative = "negative"
+
+
+class Monotone(StrEnum):
+    increasing = "increasing"
+    decreasing = "decreasing"
+    none = "none"
+
+
+class EventColumns(_Strict):
+    """Source column names for the canonical event fields."""
+
+    user_id: str = "user_id"
+    event: str = "event"
+    timestamp: str = "timestamp"
+    account_id: str | None = None
+    session_id: str | None = None
+
+
+class TrialColumns(_Strict):
+    """Source column names for the canonical trial fields."""
+
+    user_id: str = "user_id"
+    account_id: str | None = None
+    signup_at: str = "signup_at"
+    converted_at: str = "converted_at"
+    trial_end_at: str | None = None
+    plan: str | None = None
+
+
+FileFormat = Literal["auto", "csv", "parquet", "jsonl"]
+
+
+class EventSource(_Strict):
+    path: Path
+    format: FileFormat = "auto"
+    encoding: str = "utf-8"
+    columns: EventColumns = EventColumns()
+
+
+class TrialSource(_Strict):
+    path: Path
+    format: FileFormat = "auto"
+    encoding: str = "utf-8"
+    columns: TrialColumns = TrialColumns()
+
+
+class DataSources(_Strict):
+    events: EventSource
+    trials: TrialSource | None = None
+
+
+class Label(_Strict):
+    """Conversion comes from the trials table when there is one, else from this event."""
+
+    conversion_event: str | None = None
+    horizon_days: Annotated[float, Field(gt=0, le=365)] = 14
+
+
+class Action(_Strict):
+    """A key in-product action: which events count, what it means, how to explain it."""
+
+    events: Annotated[list[str], Field(min_length=1)]
+    kind: ActionKind = ActionKind.usage
+    property: str | None = None
+    aggregate: Literal["sum", "max"] | None = None
+    reason: str | None = None
+    negative_reason: str | None = None
+    monotone: Monotone | None = None
+
+    @model_validator(mode="after")
+    def _property_needs_aggregate(self) -> Action:
+        if (self.property is None) != (self.aggregate is None):
+            raise ValueError("'property' and 'aggregate' go together: give both or neither")
+        return self
+
+    @field_validator("reason", "negative_reason")
+    @classmethod
+    def _known_placeholders(cls, template: str | None) -> str | None:
+        if template is None:
+            return template
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+        except ValueError as exc:
+            raise ValueError(f"template {template!r} is malformed: {exc}") from None
+        unknown = names - REASON_PLACEHOLDERS
+        if unknown:
+            raise ValueError(
+                f"template {template!r} uses unknown placeholder(s) {sorted(unknown)}; "
+                f"allowed: {sorted(REASON_PLACEHOLDERS)}"
+            )
+        return template
+
+    def direction(self) -> Monotone:
+        """The monotone constraint training applies to this action's count features."""
+        if self.monotone is not None:
+            return self.monotone
+        if self.kind is ActionKind.negative:
+            return Monotone.decreasing
+        return Monotone.increasing
+
+
+class PqlThreshold(_Strict):
+    """Who counts as a PQL: a calibrated probability, or the top percent of scored users."""
+
+    threshold: Annotated[float, Field(gt=0, lt=1)] | None = None
+    top_percent: Annotated[float, Field(gt=0, le=100)] | None = None
+    warm_percent: Annotated[float, Field(gt=0, le=100)] = 30.0
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> PqlThreshold:
+        if self.threshold is not None and self.top_percent is not None:
+            raise ValueError("give either 'threshold' or 'top_percent', not both")
+        return self
+
+
+class FeatureSettings(_Strict):
+    session_gap_minutes: Annotated[float, Field(gt=0)] = 30.0
+
+
+class Split(_Strict):
+    validation_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    test_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+
+
+class ModelSettings(_Strict):
+    seed: int = 42
+    min_positives: Annotated[int, Field(ge=1)] = 50
+    params: dict[str, Any] = Field(default_factory=dict)
+    split: Split = Split()
+
+
+class Spec(_Strict):
+    """A validated product spec. `base_dir` is the folder relative paths resolve against."""
+
+    product: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    entity: Literal["user", "account"] = "user"
+    data: DataSources
+    label: Label = Label()
+    snapshots_days: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = [
+        1,
+        3,
+        7,
+        14,
+    ]
+    actions: Annotated[dict[str, Action], Field(min_length=1)]
+    pql: PqlThreshold = PqlThreshold(top_percent=10)
+    features: FeatureSettings = FeatureSettings()
+    model: ModelSettings = ModelSettings()
+
+    @field_validator("snapshots_days")
+    @classmethod
+    def _sorted_unique(cls, days: list[float]) -> list[float]:
+        if len(set(days)) != len(days):
+            raise ValueError(f"snapshot days must be distinct, got {days}")
+        return sorted(days)
+
+    @field_validator("actions")
+    @classmethod
+    def _action_names(cls, actions: dict[str, Action]) -> dict[str, Action]:
+        for name in actions:
+            if not name.isidentifier() or name != name.lower():
+                raise ValueError(
+                    f"action name {name!r} must be lower_snake_case (it becomes a feature prefix)"
+                )
+        return actions
+
+    @model_validator(mode="after")
+    def _label_source(self) -> Spec:
+        if self.data.trials is None and not self.label.conversion_event:
+            raise ValueError(
+                "no way to know who converted: set 'label.conversion_event' or "
+                "give a 'data.trials' table with 'converted_at'"
+            )
+        if self.entity == "account" and self.data.events.columns.account_id is None:
+            raise ValueError("entity 'account' needs 'data.events.columns.account_id'")
+        return self
+
+    @property
+    def registered_model_name(self) -> str:
+        return f"pql-{self.product}"
+
+    @property
+    def property_columns(self) -> list[str]:
+        """Event property columns the actions aggregate (loaded, the rest is not)."""
+        return sorted({a.property for a in self.actions.values() if a.property})
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """Field names valid at the parent of `loc`, for 'did you mean' hints."""
+    model: type[BaseModel] | None = Spec
+    free_key_next = False  # inside a mapping such as `actions`, the next part is a name
+    for part in loc[:-1]:
+        if free_key_next or isinstance(part, int):
+            free_key_next = False
+            continue
+        if model is None or part not in model.model_fields:
+            return []
+        annotation = model.model_fields[part].annotation
+        free_key_next = getattr(annotation, "__origin__", None) is dict
+        model = _model_in(annotation)
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    where = _location(loc)
+    if error["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        hint = difflib.get_close_matches(key, _allowed_keys(loc), n=1)
+        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+        return f"key '{where}': unknown key{suggestion}"
+    if error["type"] == "missing":
+        return f"key '{where}': required but missing"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"key '{where}': {message}"
+
+
+def parse_spec(raw: Any, *, source: str = "<spec>", base_dir: Path | None = None) -> Spec:
+    """Validate an already-parsed mapping; every problem is listed, each with its key."""
+    if not isinstance(raw, dict):
+        raise SpecError(f"{source}: the spec must be a YAML mapping, got {type(raw).__name__}")
+    try:
+        spec = Spec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
+        raise SpecError(f"{source}: invalid spec\n{problems}") from None
+    return _resolve_paths(spec, base_dir) if base_dir is not None else spec
+
+
+def _resolve_paths(spec: Spec, base_dir: Path) -> Spec:
+    def resolved(path: Path) -> Path:
+        return path if path.is_absolute() else (base_dir / path)
+
+    events = spec.data.events.model_copy(update={"path": resolved(spec.data.events.path)})
+    trials = spec.data.trials
+    if trials is not None:
+        trials = trials.model_copy(update={"path": resolved(trials.path)})
+    data = spec.data.model_copy(update={"events": events, "trials": trials})
+    return spec.model_copy(update={"data": data})
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate `pql.yaml`; errors name the file, the key and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: spec file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"{path}: not valid YAML{where}: {problem}") from None
+    if raw is None:
+        raise SpecError(f"{path}: the spec file is empty")
+    return parse_spec(raw, source=str(path), base_dir=path.parent)
