@@ -1,0 +1,119 @@
+"""Feature definitions, declared once from the spec and reused everywhere.
+
+Feast's idea without its machinery: the same `FeatureDefinitions` object names the
+features and drives their computation for historical snapshots (training) and for one
+entity's events in an HTTP request (serving), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from features.spec import Monotone, Spec
+
+#: Measures computed for every action, in output order.
+ACTION_MEASURES = ("count", "count_7d", "active_days", "hours_to_first", "hours_since_last")
+#: Measures whose larger values mean "more of the action" (monotone constraints apply).
+COUNT_MEASURES = ("count", "count_7d", "active_days")
+
+#: Entity-wide activity features, in output order.
+ACTIVITY_FEATURES = (
+    "tenure_days",
+    "events_count",
+    "events_count_7d",
+    "active_days",
+    "active_days_7d",
+    "sessions_count",
+    "actions_breadth",
+    "longest_streak_days",
+    "activity_trend_7d",
+    "hours_since_last_event",
+)
+#: Features only an account (a team of users) has.
+ACCOUNT_FEATURES = ("active_users",)
+
+WEEK_MS = 7 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class ActionDefinition:
+    name: str
+    events: frozenset[str]
+    property_column: str | None = None
+    aggregate: str | None = None
+    direction: Monotone = Monotone.increasing
+
+    @property
+    def property_feature(self) -> str | None:
+        """`upload_file_bytes_sum`: the action's property aggregate, if it has one."""
+        if self.property_column is None:
+            return None
+        return f"{self.name}_{self.property_column}_{self.aggregate}"
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        names = tuple(f"{self.name}_{measure}" for measure in ACTION_MEASURES)
+        extra = self.property_feature
+        return (*names, extra) if extra else names
+
+
+@dataclass(frozen=True)
+class FeatureDefinitions:
+    """Everything feature computation needs from a spec, in a hashable frozen form."""
+
+    actions: tuple[ActionDefinition, ...]
+    account_level: bool = False
+    session_gap_minutes: float = 30.0
+
+    @classmethod
+    def from_spec(cls, spec: Spec) -> FeatureDefinitions:
+        actions = tuple(
+            ActionDefinition(
+                name=name,
+                events=frozenset(action.events),
+                property_column=action.property,
+                aggregate=action.aggregate,
+                direction=action.direction(),
+            )
+            for name, action in spec.actions.items()
+        )
+        return cls(
+            actions=actions,
+            account_level=spec.entity == "account",
+            session_gap_minutes=spec.features.session_gap_minutes,
+        )
+
+    @property
+    def vocabulary(self) -> tuple[str, ...]:
+        """Every event name some action counts, sorted: event codes index into it."""
+        return tuple(sorted(set().union(*(a.events for a in self.actions))))
+
+    @property
+    def names(self) -> list[str]:
+        """All feature columns, in the order every frame and model uses them."""
+        names = list(ACTIVITY_FEATURES)
+        if self.account_level:
+            names += ACCOUNT_FEATURES
+        for action in self.actions:
+            names += action.feature_names
+        return names
+
+    @property
+    def property_columns(self) -> tuple[str, ...]:
+        return tuple(sorted({a.property_column for a in self.actions if a.property_column}))
+
+    def monotone_directions(self) -> dict[str, int]:
+        """Feature -> +1 / -1 for count-like action features; others are unconstrained."""
+        sign = {Monotone.increasing: 1, Monotone.decreasing: -1, Monotone.none: 0}
+        directions = {}
+        for action in self.actions:
+            for measure in COUNT_MEASURES:
+                directions[f"{action.name}_{measure}"] = sign[action.direction]
+        return directions
+
+    def action_of(self, feature: str) -> str | None:
+        """The action a feature belongs to (reasons group contributions by it)."""
+        for action in self.actions:
+            if feature in action.feature_names:
+                return action.name
+        return None

@@ -1,0 +1,88 @@
+"""Who the scoring units are, when each signed up and when (if ever) it converted.
+
+DESIGN section 2: with a trials table, signup and conversion come from it; without
+one, signup is the entity's first event and conversion the first occurrence of the
+spec's `conversion_event`. An account signs up with its first user and converts with
+its first converting user.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from features.spec import Spec
+
+ENTITY_COLUMNS = ("entity_id", "account_id", "signup_at", "converted_at")
+
+
+def _first_account(events: pd.DataFrame) -> pd.Series:
+    """Each user's account: the first non-missing account id seen for them."""
+    known = events.loc[events["account_id"].notna(), ["user_id", "account_id"]]
+    if known.empty:
+        return pd.Series(dtype=object)
+    first = known.drop_duplicates("user_id")
+    return pd.Series(first["account_id"].astype(str).to_numpy(), index=first["user_id"].astype(str))
+
+
+def _conversions(events: pd.DataFrame, key: str, conversion_event: str | None) -> pd.Series:
+    if not conversion_event:
+        return pd.Series(dtype="datetime64[ns, UTC]")
+    converted = events.loc[events["event"] == conversion_event, [key, "timestamp"]]
+    return converted.groupby(converted[key].astype(str))["timestamp"].min()
+
+
+def _from_events(events: pd.DataFrame, spec: Spec) -> pd.DataFrame:
+    key = "account_id" if spec.entity == "account" else "user_id"
+    usable = events[events[key].notna()]
+    signup = usable.groupby(usable[key].astype(str))["timestamp"].min()
+    table = pd.DataFrame({"entity_id": signup.index.astype(str), "signup_at": signup.to_numpy()})
+    converted = _conversions(usable, key, spec.label.conversion_event)
+    table["converted_at"] = table["entity_id"].map(converted)
+    if key == "user_id":
+        table["account_id"] = table["entity_id"].map(_first_account(events))
+    else:
+        table["account_id"] = table["entity_id"]
+    return table
+
+
+def _users_from_trials(trials: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    table = trials.rename(columns={"user_id": "entity_id"}).copy()
+    table["entity_id"] = table["entity_id"].astype(str)
+    if "account_id" not in table.columns or table["account_id"].isna().all():
+        table["account_id"] = table["entity_id"].map(_first_account(events))
+    return table
+
+
+def _accounts_from_trials(trials: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    users = _users_from_trials(trials, events).dropna(subset=["account_id"])
+    grouped = users.groupby("account_id")
+    table = pd.DataFrame(
+        {
+            "signup_at": grouped["signup_at"].min(),
+            "converted_at": grouped["converted_at"].min(),
+            "users": grouped.size(),
+        }
+    )
+    if "trial_end_at" in users.columns:
+        table["trial_end_at"] = grouped["trial_end_at"].min()
+    table = table.reset_index().rename(columns={"account_id": "entity_id"})
+    table["account_id"] = table["entity_id"]
+    return table
+
+
+def build_entities(spec: Spec, events: pd.DataFrame, trials: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per entity: entity_id, account_id, signup_at, converted_at (+ trial extras).
+
+    Entities from the trials table keep their row even with no events at all: a trial
+    user who never came back is exactly the user a score must rate low, not drop.
+    """
+    if trials is None:
+        table = _from_events(events, spec)
+    elif spec.entity == "account":
+        table = _accounts_from_trials(trials, events)
+    else:
+        table = _users_from_trials(trials, events)
+    first = list(ENTITY_COLUMNS)
+    rest = [c for c in table.columns if c not in first]
+    table = table[first + rest].sort_values(["signup_at", "entity_id"], kind="stable")
+    return table.reset_index(drop=True)

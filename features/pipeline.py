@@ -1,0 +1,166 @@
+"""Spec in, data set and features out: the glue every command and API call shares.
+
+Side effects (reading files) happen in `load_dataset` only; everything after it is a
+pure transformation of frames, so training, batch scoring and tests call the same
+functions with in-memory data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.compute import NEVER_MS
+from features.definitions import FeatureDefinitions
+from features.entities import build_entities
+from features.errors import DataQualityError
+from features.frames import _codes, build_features, entity_column, epoch_ms
+from features.ingest import IngestReport, load_events, load_trials
+from features.quality import DataQualityReport
+from features.rows import ROW_ID_COLUMNS, LiveRows, SnapshotRows, live_rows, snapshot_rows
+from features.spec import Spec
+
+UNMATCHED_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A product's usable events and entities, with the report of how they were read."""
+
+    spec: Spec
+    definitions: FeatureDefinitions
+    events: pd.DataFrame
+    entities: pd.DataFrame
+    data_end: pd.Timestamp | None
+    quality: DataQualityReport
+
+
+def _event_spans(
+    events: pd.DataFrame, entities: pd.DataFrame, key: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per event: has an entity row, is before signup, is at/after conversion."""
+    index = pd.Index(entities["entity_id"])
+    codes = _codes(events[key], index)
+    known = codes >= 0
+    safe = np.where(known, codes, 0)
+    time_ms = epoch_ms(events["timestamp"])
+    signup = epoch_ms(entities["signup_at"])[safe]
+    stop = epoch_ms(entities["converted_at"])[safe]
+    return known, known & (time_ms < signup), known & (stop < NEVER_MS) & (time_ms >= stop)
+
+
+def _action_counts(definitions: FeatureDefinitions, events: pd.DataFrame) -> dict[str, int]:
+    per_event = events["event"].value_counts()
+    return {
+        action.name: int(per_event.reindex(sorted(action.events)).fillna(0).sum())
+        for action in definitions.actions
+    }
+
+
+def _unmatched(definitions: FeatureDefinitions, events: pd.DataFrame, conversion: str | None):
+    counted = set(definitions.vocabulary) | {conversion}
+    per_event = events["event"].value_counts()
+    others = per_event[[name not in counted for name in per_event.index]]
+    return {str(k): int(v) for k, v in others.head(UNMATCHED_SHOWN).items() if v > 0}
+
+
+def _quality(
+    spec: Spec,
+    definitions: FeatureDefinitions,
+    ingest: IngestReport,
+    events: pd.DataFrame,
+    entities: pd.DataFrame,
+    trials_counts: dict[str, int],
+    extra_warnings: list[str],
+) -> DataQualityReport:
+    key = entity_column(definitions)
+    known, before, after = _event_spans(events, entities, key)
+    per_action = _action_counts(definitions, events)
+    warnings = list(ingest.warnings) + extra_warnings
+    silent = [name for name, count in per_action.items() if count == 0]
+    for name in silent:
+        names = ", ".join(sorted(spec.actions[name].events))
+        warnings.append(f"action '{name}' matches no event (spec lists: {names})")
+    errors = []
+    if len(events) == 0:
+        errors.append(f"{ingest.source}: no usable event rows ({ingest.rows_read:,} read)")
+    if len(entities) == 0:
+        errors.append("no entities to score: no signups found")
+    conversions = int(entities["converted_at"].notna().sum())
+    not_used = {
+        "before signup (clock skew)": int(before.sum()),
+        "at or after conversion": int(after.sum()),
+    }
+    if not known.all():
+        not_used[f"{key} with no trial row"] = int((~known).sum())
+    return DataQualityReport(
+        source=ingest.source,
+        rows_read=ingest.rows_read,
+        unusable=dict(ingest.unusable),
+        usable_rows=len(events),
+        timestamp_formats=dict(ingest.timestamp_formats),
+        users=int(events["user_id"].nunique()),
+        accounts=int(events["account_id"].nunique()),
+        entity=spec.entity,
+        entities=len(entities),
+        first_event=str(events["timestamp"].min()) if len(events) else None,
+        last_event=str(events["timestamp"].max()) if len(events) else None,
+        events_per_action=per_action,
+        actions_without_events=silent,
+        unmatched_event_names=_unmatched(definitions, events, spec.label.conversion_event),
+        not_used_in_features={k: v for k, v in not_used.items() if v},
+        conversions=conversions,
+        conversion_rate=conversions / len(entities) if len(entities) else None,
+        trials=trials_counts,
+        warnings=warnings,
+        errors=errors,
+    )
+
+
+def load_dataset(
+    spec: Spec,
+    events: pd.DataFrame | None = None,
+    trials: pd.DataFrame | None = None,
+    *,
+    strict: bool = True,
+) -> Dataset:
+    """Read (or take) the events and trials a spec names and check them.
+
+    `strict` raises `DataQualityError` on fatal problems; `pql validate` passes False to
+    print the whole report first.
+    """
+    definitions = FeatureDefinitions.from_spec(spec)
+    loaded = load_events(spec, events)
+    trial_table, trials_counts = load_trials(spec, trials)
+    canonical = loaded.events
+    entities = build_entities(spec, canonical, trial_table)
+    quality = _quality(spec, definitions, loaded.report, canonical, entities, trials_counts, [])
+    if strict and quality.is_fatal:
+        raise DataQualityError("; ".join(quality.errors))
+    data_end = canonical["timestamp"].max() if len(canonical) else None
+    return Dataset(spec, definitions, canonical, entities, data_end, quality)
+
+
+def _with_ids(rows: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([rows[list(ROW_ID_COLUMNS)], features], axis=1)
+
+
+def features_for_rows(dataset: Dataset, rows: pd.DataFrame) -> pd.DataFrame:
+    """Id columns plus features for any rows (entity_id, as_of, signup_at, converted_at)."""
+    return _with_ids(rows, build_features(dataset.definitions, dataset.events, rows))
+
+
+def training_features(dataset: Dataset) -> tuple[pd.DataFrame, SnapshotRows]:
+    """Features at every snapshot cutoff of every entity (labels are training's job)."""
+    if dataset.data_end is None:
+        raise DataQualityError("no usable events: nothing to build snapshots from")
+    snapshots = snapshot_rows(dataset.entities, dataset.spec.snapshots_days, dataset.data_end)
+    return features_for_rows(dataset, snapshots.rows), snapshots
+
+
+def live_features(dataset: Dataset, as_of: pd.Timestamp) -> tuple[pd.DataFrame, LiveRows]:
+    """Features at one `as_of` for every entity that can be scored then."""
+    live = live_rows(dataset.entities, as_of)
+    return features_for_rows(dataset, live.rows), live

@@ -1,0 +1,3 @@
+from pql.cli import main
+
+main()

@@ -1,0 +1,50 @@
+"""`pql`: one command line, assembled from the packages' own sub-commands.
+
+Errors a user can act on (`PqlError`) print one clear message and exit with the code
+documented in README.md; anything unexpected prints a one-line summary (no traceback
+unless PQL_DEBUG=1) and exits 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from features import cli as features_cli
+from features.errors import PqlError
+from pql.demo import demo_command
+
+app = typer.Typer(
+    name="pql",
+    help="Product-qualified leads: features, conversion model, scores and reasons.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+features_cli.register(app)
+app.command("demo")(demo_command)
+
+_stderr = Console(stderr=True)
+
+
+def main() -> None:
+    try:
+        app()
+    except PqlError as error:
+        _stderr.print(f"[red]error:[/] {error.message}", highlight=False)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        _stderr.print("interrupted")
+        sys.exit(130)
+    except Exception as error:  # the promise is: never a traceback for users
+        if os.environ.get("PQL_DEBUG"):
+            raise
+        _stderr.print(
+            f"[red]internal error:[/] {type(error).__name__}: {error} "
+            "(set PQL_DEBUG=1 for the traceback and please report it)",
+            highlight=False,
+        )
+        sys.exit(1)

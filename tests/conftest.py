@@ -1,0 +1,73 @@
+"""Shared fixtures: small generated logs, never the real data sets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.definitions import FeatureDefinitions
+from features.spec import Spec, parse_spec
+
+EVENT_NAMES = ["invite", "project", "pricing", "upload", "login", "noise"]
+
+
+def small_spec(entity: str = "user", aggregate: str = "sum") -> Spec:
+    return parse_spec(
+        {
+            "product": "tiny",
+            "entity": entity,
+            "data": {
+                "events": {
+                    "path": "events.csv",
+                    "columns": {"account_id": "account_id", "session_id": "session_id"},
+                }
+            },
+            "label": {"conversion_event": "paid", "horizon_days": 14},
+            "actions": {
+                "invite_teammate": {"events": ["invite"], "kind": "collaboration"},
+                "create_project": {"events": ["project"]},
+                "view_pricing": {"events": ["pricing"], "kind": "intent"},
+                "upload_file": {"events": ["upload"], "property": "bytes", "aggregate": aggregate},
+            },
+        }
+    )
+
+
+@pytest.fixture
+def definitions() -> FeatureDefinitions:
+    return FeatureDefinitions.from_spec(small_spec())
+
+
+def random_log(
+    seed: int, n_users: int = 40, n_events: int = 2000
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A random event log and matching rows (entity_id, as_of, signup_at, converted_at)."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2026-02-01", tz="UTC")
+    users = np.array([f"u{i}" for i in range(n_users)])
+    signup = start + pd.to_timedelta(rng.uniform(0, 20, n_users), unit="D")
+    who = rng.integers(0, n_users, n_events)
+    offset = pd.to_timedelta(rng.uniform(-1, 25, n_events) * 86_400_000, unit="ms").round("ms")
+    events = pd.DataFrame(
+        {
+            "user_id": pd.Categorical(users[who]),
+            "account_id": pd.Categorical([f"a{i % 7}" for i in who]),
+            "event": pd.Categorical(rng.choice(EVENT_NAMES, n_events)),
+            "timestamp": signup[who] + offset,
+            "session_id": rng.integers(0, 5, n_events),
+            "bytes": np.where(rng.random(n_events) < 0.7, rng.uniform(1, 100, n_events), np.nan),
+        }
+    )
+    converted = pd.Series(signup + pd.to_timedelta(rng.uniform(2, 30, n_users), unit="D"))
+    converted[rng.random(n_users) < 0.6] = pd.NaT
+    day = rng.choice([1, 3, 7, 14], n_users)
+    rows = pd.DataFrame(
+        {
+            "entity_id": users,
+            "as_of": signup + pd.to_timedelta(day, unit="D"),
+            "signup_at": signup,
+            "converted_at": converted.to_numpy(),
+        }
+    )
+    return events, rows
