@@ -24,6 +24,7 @@ DAY_MS = 24 * 3600 * 1000
 HOUR_MS = 3600 * 1000
 #: Sentinel "never" for a missing conversion time (far beyond any real timestamp).
 NEVER_MS = np.iinfo(np.int64).max // 4
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class _SortedLog:
         self.t0 = int(min(time_ms.min(), rows.signup_ms.min())) if len(idx) else 0
         t_max = int(time_ms.max()) if len(idx) else self.t0
         self.span = max(t_max, int(rows.as_of_ms.max()) if len(rows.entity) else 0) - self.t0 + 2
-        if n_entities and self.span > np.iinfo(np.int64).max // (n_entities + 1):
+        if n_entities and self.span > _INT64_MAX // (n_entities + 1):
             raise OverflowError(
                 "time range x entities too large for one pass; split the entities into batches"
             )
@@ -98,8 +99,8 @@ class _SortedLog:
         }
 
     def bound_keys(self, entity: np.ndarray, time_ms: np.ndarray) -> np.ndarray:
-        clipped = np.clip(time_ms, self.t0, self.t0 + self.span - 1)
-        return entity * self.span + (clipped - self.t0)
+        """Search keys for bounds; callers pass times in [signup, as_of], inside the span."""
+        return entity * self.span + (time_ms - self.t0)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.definitions import FeatureDefinitions
-from features.frames import build_features
+from features.frames import build_features, epoch_ms
+from features.live import entity_features
 from tests.conftest import EVENT_NAMES, random_log, small_spec
 
 DEFINITIONS = FeatureDefinitions.from_spec(small_spec())
@@ -110,3 +111,27 @@ def test_row_order_does_not_matter() -> None:
     straight = build_features(DEFINITIONS, events, rows)
     again = build_features(DEFINITIONS, events.sample(frac=1.0, random_state=2), shuffled)
     pd.testing.assert_frame_equal(straight.loc[shuffled.index], again, check_dtype=False)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_live_vector_equals_batch_row(seed: int) -> None:
+    """The HTTP path (plain lists, no pandas) gives the batch numbers exactly."""
+    events, rows = random_log(seed, n_users=8, n_events=600)
+    batch = build_features(DEFINITIONS, events, rows)
+    for position in range(len(rows)):
+        row = rows.iloc[position]
+        own = events[events["user_id"] == row["entity_id"]]
+        vector = entity_features(
+            DEFINITIONS,
+            event_names=own["event"].astype(str).tolist(),
+            time_ms=epoch_ms(own["timestamp"]),
+            signup_ms=int(epoch_ms(rows["signup_at"])[position]),
+            as_of_ms=int(epoch_ms(rows["as_of"])[position]),
+            converted_ms=None
+            if pd.isna(row["converted_at"])
+            else int(epoch_ms(rows["converted_at"])[position]),
+            session_ids=own["session_id"].tolist(),
+            properties={"bytes": own["bytes"].tolist()},
+        )
+        np.testing.assert_allclose(vector, batch.iloc[position].to_numpy(float), equal_nan=True)
