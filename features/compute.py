@@ -14,6 +14,7 @@ precision, both sides floored, so an event at or after ``as_of`` can never leak 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,40 +63,45 @@ class _SortedLog:
     """
 
     def __init__(self, events: EventArrays, rows: QueryRows, n_entities: int) -> None:
-        # all rows of one entity share its signup and conversion time
+        # Per entity: events count from signup up to the earlier of conversion and its
+        # latest cutoff (later events can never be read). All rows of one entity share
+        # its signup and conversion time.
         signup = np.full(n_entities, NEVER_MS, dtype=np.int64)
         signup[rows.entity] = rows.signup_ms
-        stop = np.full(n_entities, NEVER_MS, dtype=np.int64)
-        stop[rows.entity] = rows.stop_ms
+        until = np.full(n_entities, -NEVER_MS, dtype=np.int64)
+        np.maximum.at(until, rows.entity, rows.as_of_ms)
+        until[rows.entity] = np.minimum(until[rows.entity], rows.stop_ms)
 
-        entity = events.entity
-        known = entity >= 0
-        safe_entity = np.where(known, entity, 0)
-        keep = (
-            known & (events.time_ms >= signup[safe_entity]) & (events.time_ms < stop[safe_entity])
-        )
-        idx = np.flatnonzero(keep)
-        entity = entity[idx]
-        time_ms = events.time_ms[idx]
-
-        self.t0 = int(min(time_ms.min(), rows.signup_ms.min())) if len(idx) else 0
-        t_max = int(time_ms.max()) if len(idx) else self.t0
-        self.span = max(t_max, int(rows.as_of_ms.max()) if len(rows.entity) else 0) - self.t0 + 2
+        self.t0 = int(rows.signup_ms.min()) if len(rows.entity) else 0
+        self.span = (int(rows.as_of_ms.max()) if len(rows.entity) else 0) - self.t0 + 2
         if n_entities and self.span > _INT64_MAX // (n_entities + 1):
-            raise OverflowError(
-                "time range x entities too large for one pass; split the entities into batches"
-            )
-        key = entity * self.span + (time_ms - self.t0)
+            raise OverflowError("time range x entities too large for one pass")
+
+        # Memory matters here (10M+ events): build the key in place, sort it once, and
+        # derive entity and time back from the sorted key instead of gathering copies.
+        key = events.entity.astype(np.int64)
+        keep = key >= 0
+        np.maximum(key, 0, out=key)
+        keep &= events.time_ms >= signup[key]
+        keep &= events.time_ms < until[key]
+        key *= self.span
+        key += events.time_ms
+        key -= self.t0
+        key[~keep] = _INT64_MAX
+        del keep
         order = np.argsort(key, kind="stable")
-        self.key = key[order]
-        self.entity = entity[order]
-        self.time_ms = time_ms[order]
-        source = idx[order]
-        self.event = events.event[source]
-        self.session = None if events.session is None else events.session[source]
-        self.user = None if events.user is None else events.user[source]
+        key = key[order]
+        kept = int(np.searchsorted(key, _INT64_MAX))
+        order = order[:kept]
+        self.key = key[:kept]
+        self.entity = self.key // self.span
+        self.time_ms = self.key % self.span
+        self.time_ms += self.t0
+        self.event = events.event[order]
+        self.session = None if events.session is None else events.session[order]
+        self.user = None if events.user is None else events.user[order]
         self.properties = {
-            name: values[source] for name, values in (events.properties or {}).items()
+            name: values[order] for name, values in (events.properties or {}).items()
         }
 
     def bound_keys(self, entity: np.ndarray, time_ms: np.ndarray) -> np.ndarray:
@@ -198,24 +204,32 @@ def _longest_streak(
     return np.where(has_day, longest[np.maximum(days_before - 1, 0)], 0)
 
 
+def _first_occurrences(entity: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """True at the first event of each (entity, value) pair, in time order.
+
+    A first occurrence always starts a run of equal values, so only run starts need the
+    (sorting) uniqueness check; logs where sessions rarely interleave stay cheap.
+    """
+    flag = _new_run_flags(entity, value)
+    starts = np.flatnonzero(flag)
+    if len(starts) == 0:
+        return flag
+    _, compact = np.unique(value[starts], return_inverse=True)  # any ids -> 0..k-1
+    pair = entity[starts] * (int(compact.max()) + 1) + compact.ravel()
+    _, first = np.unique(pair, return_index=True)
+    flag[:] = False
+    flag[starts[first]] = True
+    return flag
+
+
 def _session_starts(log: _SortedLog, gap_minutes: float) -> np.ndarray:
+    """Sessions by id when the log has them (interleaving allowed), else by idle gaps."""
     if log.session is not None:
-        return _new_run_flags(log.entity, log.session)
+        return _first_occurrences(log.entity, log.session)
     flag = np.ones(len(log.entity), dtype=bool)
     if len(flag) > 1:
         gap = np.diff(log.time_ms) > gap_minutes * 60_000
         flag[1:] = (log.entity[1:] != log.entity[:-1]) | gap
-    return flag
-
-
-def _first_user_flags(log: _SortedLog) -> np.ndarray:
-    """True at each user's first event within their account (for active users)."""
-    if log.user is None or len(log.user) == 0:
-        return np.zeros(len(log.entity), dtype=bool)
-    pair = log.entity * (int(log.user.max()) + 1) + log.user
-    _, first = np.unique(pair, return_index=True)
-    flag = np.zeros(len(pair), dtype=bool)
-    flag[first] = True
     return flag
 
 
@@ -230,8 +244,12 @@ def _property_aggregate(
 ) -> np.ndarray:
     present = bounds.count > 0
     if aggregate == "sum":
-        sums = _prefix(np.nan_to_num(values, nan=0.0))
-        return np.where(present, sums[bounds.hi] - sums[bounds.lo], 0.0)
+        # Sum each row's own slice (not differences of a global running sum, which
+        # would lose precision far into a large log and differ between batch and live).
+        padded = np.append(np.nan_to_num(values, nan=0.0), 0.0)
+        edges = np.column_stack([bounds.lo, bounds.hi]).ravel()
+        sums = np.add.reduceat(padded, edges)[::2] if len(edges) else np.zeros(0)
+        return np.where(present, sums, 0.0)
     # Per-entity running max without a loop: rank the values, lift each entity's ranks
     # above all earlier entities' by an offset, accumulate, and map ranks back.
     finite = ~np.isnan(values)
@@ -278,7 +296,8 @@ def compute_features(
     out["activity_trend_7d"] = _activity_trend(all_bounds.count_7d, all_bounds.week - prior_week)
     out["hours_since_last_event"] = since_last
     if definitions.account_level:
-        users = _prefix(_first_user_flags(log))
+        user = log.user if log.user is not None else np.zeros(len(log.entity), np.int64)
+        users = _prefix(_first_occurrences(log.entity, user))
         out["active_users"] = users[all_bounds.hi] - users[all_bounds.lo]
 
     vocabulary = definitions.vocabulary
@@ -305,3 +324,57 @@ def compute_features(
         out["actions_breadth"] += bounds.count > 0
 
     return {name: out[name] for name in definitions.names}
+
+
+def feature_matrix(
+    definitions: FeatureDefinitions,
+    events: EventArrays,
+    rows: QueryRows,
+    n_entities: int,
+    *,
+    max_chunk_events: int = 250_000,
+) -> np.ndarray:
+    """All features as one (n_features, n_rows) float64 matrix, entity chunk by chunk.
+
+    Entities never share events, so disjoint ranges of entity codes are independent
+    problems: chunking bounds the working memory (sort keys, prefix sums) to a chunk
+    while the results land in one preallocated matrix that a DataFrame wraps uncopied.
+    """
+    names = definitions.names
+    out = np.empty((len(names), len(rows.entity)), dtype=np.float64)
+    chunks = max(1, -(-len(events.entity) // max_chunk_events))
+    edges = np.linspace(0, n_entities, chunks + 1).round().astype(np.int64)
+    for lo, hi in itertools.pairwise(edges):
+        if chunks == 1:
+            sub_events, sub_rows, row_idx = events, rows, slice(None)
+        else:
+            row_idx = np.flatnonzero((rows.entity >= lo) & (rows.entity < hi))
+            if len(row_idx) == 0:
+                continue
+            sub_events = _take_events(events, (events.entity >= lo) & (events.entity < hi), lo)
+            sub_rows = QueryRows(
+                entity=rows.entity[row_idx] - lo,
+                signup_ms=rows.signup_ms[row_idx],
+                as_of_ms=rows.as_of_ms[row_idx],
+                stop_ms=rows.stop_ms[row_idx],
+            )
+        columns = compute_features(definitions, sub_events, sub_rows, int(hi - lo))
+        for position, name in enumerate(names):
+            out[position, row_idx] = columns[name]
+    return out
+
+
+def _take_events(events: EventArrays, mask: np.ndarray, entity_offset: int) -> EventArrays:
+    idx = np.flatnonzero(mask)
+
+    def take(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else values[idx]
+
+    return EventArrays(
+        entity=events.entity[idx] - entity_offset,
+        time_ms=events.time_ms[idx],
+        event=events.event[idx],
+        session=take(events.session),
+        user=take(events.user),
+        properties={name: values[idx] for name, values in (events.properties or {}).items()},
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.compute import NEVER_MS, EventArrays, QueryRows, compute_features
+from features.compute import NEVER_MS, EventArrays, QueryRows, feature_matrix
 from features.definitions import FeatureDefinitions
 
 ROW_COLUMNS = ("entity_id", "as_of", "signup_at", "converted_at")
@@ -21,16 +21,23 @@ def epoch_ms(values: pd.Series | pd.Index) -> np.ndarray:
     index = pd.DatetimeIndex(values)
     if index.tz is not None:
         index = index.tz_convert("UTC").tz_localize(None)
-    ms = index.as_unit("ns").asi8 // 1_000_000
-    return np.where(index.isna(), NEVER_MS, ms)
+    ms = index.as_unit("ms").asi8  # floors (the values are after 1970)
+    return np.where(index.isna(), NEVER_MS, ms) if index.hasnans else ms
 
 
-def _codes(values: pd.Series, index: pd.Index) -> np.ndarray:
+def _codes(values: pd.Series, index: pd.Index, dtype: type = np.int32) -> np.ndarray:
     """Position of each value in `index` (-1 when absent), cheap for categoricals."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        lookup = np.append(index.get_indexer(values.cat.categories), -1)
-        return lookup[values.cat.codes.to_numpy()].astype(np.int64)
-    return index.get_indexer(values.astype(object)).astype(np.int64)
+        lookup = np.append(index.get_indexer(values.cat.categories), -1).astype(dtype)
+        return lookup[values.cat.codes.to_numpy()]
+    return index.get_indexer(values.astype(object)).astype(dtype)
+
+
+def _session_codes(values: pd.Series) -> np.ndarray:
+    """Integer session ids are used as they are (no copy); others are factorised."""
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values.to_numpy()
+    return pd.factorize(values)[0].astype(np.int32)
 
 
 def entity_column(definitions: FeatureDefinitions) -> str:
@@ -41,12 +48,10 @@ def encode_events(
     definitions: FeatureDefinitions, events: pd.DataFrame, entities: pd.Index
 ) -> EventArrays:
     """Canonical events frame -> arrays keyed by position in `entities`."""
-    session = None
-    if "session_id" in events.columns:
-        session = pd.factorize(events["session_id"], use_na_sentinel=True)[0].astype(np.int64)
+    session = _session_codes(events["session_id"]) if "session_id" in events.columns else None
     user = None
     if definitions.account_level:
-        user = pd.factorize(events["user_id"])[0].astype(np.int64)
+        user = pd.factorize(events["user_id"])[0].astype(np.int32)
     properties = {
         name: pd.to_numeric(events[name], errors="coerce").to_numpy(np.float64)
         for name in definitions.property_columns
@@ -55,7 +60,7 @@ def encode_events(
     return EventArrays(
         entity=_codes(events[entity_column(definitions)], entities),
         time_ms=epoch_ms(events["timestamp"]),
-        event=_codes(events["event"], pd.Index(definitions.vocabulary)),
+        event=_codes(events["event"], pd.Index(definitions.vocabulary), np.int16),
         session=session,
         user=user,
         properties=properties,
@@ -83,10 +88,10 @@ def build_features(
     if missing:
         raise ValueError(f"rows lack column(s) {missing}; expected {list(ROW_COLUMNS)}")
     entities = pd.Index(pd.unique(rows["entity_id"]))
-    columns = compute_features(
+    matrix = feature_matrix(
         definitions,
         encode_events(definitions, events, entities),
         encode_rows(rows, entities),
         n_entities=len(entities),
     )
-    return pd.DataFrame(columns, index=rows.index)
+    return pd.DataFrame(matrix.T, index=rows.index, columns=definitions.names, copy=False)

@@ -7,8 +7,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from features.compute import feature_matrix
 from features.definitions import FeatureDefinitions
-from features.frames import build_features, epoch_ms
+from features.frames import build_features, encode_events, encode_rows, epoch_ms
 from features.live import entity_features
 from tests.conftest import EVENT_NAMES, random_log, small_spec
 
@@ -135,3 +136,12 @@ def test_live_vector_equals_batch_row(seed: int) -> None:
             properties={"bytes": own["bytes"].tolist()},
         )
         np.testing.assert_allclose(vector, batch.iloc[position].to_numpy(float), equal_nan=True)
+
+
+def test_entity_chunks_give_the_same_matrix() -> None:
+    events, rows = random_log(5, n_users=40, n_events=3000)
+    entities = pd.Index(rows["entity_id"].unique())
+    encoded = encode_events(DEFINITIONS, events, entities), encode_rows(rows, entities)
+    whole = feature_matrix(DEFINITIONS, *encoded, n_entities=len(entities))
+    chunked = feature_matrix(DEFINITIONS, *encoded, len(entities), max_chunk_events=250)
+    np.testing.assert_array_equal(whole, chunked)
