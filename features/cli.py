@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -16,7 +17,8 @@ from features.errors import DataError, PqlError
 from features.pipeline import Dataset, live_features, load_dataset, training_features
 from features.spec import load_spec
 
-console = Console()
+# Piped output (CI logs, files) gets a readable width instead of the 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 120)
 SpecOption = Annotated[Path, typer.Option("--spec", help="The product spec (pql.yaml).")]
 
 

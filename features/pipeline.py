@@ -133,10 +133,20 @@ def load_dataset(
     """
     definitions = FeatureDefinitions.from_spec(spec)
     loaded = load_events(spec, events)
-    trial_table, trials_counts = load_trials(spec, trials)
+    loaded_trials = load_trials(spec, trials)
     canonical = loaded.events
+    trial_table = loaded_trials.trials if loaded_trials is not None else None
+    trials_counts: dict[str, int] = {}
+    trial_warnings: list[str] = []
+    if loaded_trials is not None:
+        report = loaded_trials.report
+        trials_counts = {"rows read": report.rows_read}
+        trials_counts.update({f"unusable: {k}": v for k, v in report.unusable.items() if v})
+        trial_warnings = [f"trials: {w}" for w in report.warnings]
     entities = build_entities(spec, canonical, trial_table)
-    quality = _quality(spec, definitions, loaded.report, canonical, entities, trials_counts, [])
+    quality = _quality(
+        spec, definitions, loaded.report, canonical, entities, trials_counts, trial_warnings
+    )
     if strict and quality.is_fatal:
         raise DataQualityError("; ".join(quality.errors))
     data_end = canonical["timestamp"].max() if len(canonical) else None

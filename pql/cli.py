@@ -16,6 +16,7 @@ from rich.console import Console
 from features import cli as features_cli
 from features.errors import PqlError
 from pql.demo import demo_command
+from training import cli as training_cli
 
 app = typer.Typer(
     name="pql",
@@ -25,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 features_cli.register(app)
+training_cli.register(app)
 app.command("demo")(demo_command)
 
 _stderr = Console(stderr=True)

@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from features.cli import console, simulate_command
-from features.pipeline import load_dataset, training_features
-from features.spec import load_spec
+
+TOP_LEADS = 10
+
+
+def _leads_table(leads, version: str) -> Table:
+    table = Table(title=f"Hottest {len(leads)} leads (model v{version})", show_lines=True)
+    for column in ("user", "account", "p(convert)", "score", "tier", "why", "holding back"):
+        table.add_column(column)
+    for lead in leads.itertuples():
+        table.add_row(
+            str(lead.entity_id),
+            str(lead.account_id),
+            f"{lead.probability:.0%}",
+            str(lead.score),
+            str(lead.tier),
+            "\n".join(r["text"] for r in lead.reasons),
+            "\n".join(r["text"] for r in lead.negative_reasons[:1]),
+        )
+    return table
 
 
 def demo_command(
@@ -20,22 +39,32 @@ def demo_command(
         "pql-demo"
     ),
 ) -> None:
-    """Simulate a product, validate its data and build point-in-time features."""
+    """Simulate a product, train and promote a model, and show the hottest leads."""
+    from features.pipeline import load_dataset
+    from features.spec import load_spec
+    from serving.batch import score_dataset
+    from serving.registry import load_model
+    from serving.scoring import Scorer
+    from training.cli import run_training
+
     started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{(out / 'mlflow.db').resolve()}")
     data_dir = out / "data"
     simulate_command(users=users, seed=seed, out=data_dir)
-    spec = load_spec(data_dir / "pql.yaml")
-    dataset = load_dataset(spec)
-    dataset.quality.render(console)
-    frame, _snapshots = training_features(dataset)
-    features_path = out / "features.parquet"
-    frame.to_parquet(features_path, index=False)
-    by_day = frame.groupby("snapshot_day").size()
+    spec_path = data_dir / "pql.yaml"
+    registered = run_training(spec_path)
+
+    loaded = load_model(f"models:/{registered.model_name}@champion")
+    dataset = load_dataset(load_spec(spec_path))
+    batch = score_dataset(Scorer(loaded.bundle), dataset, dataset.data_end)
     console.print(
-        f"\n{len(frame):,} training snapshot rows x {len(dataset.definitions.names)} features "
-        f"-> {features_path}"
+        f"\nScored {len(batch.leads):,} users in trial at {batch.as_of:%Y-%m-%d %H:%M} UTC "
+        f"({int(batch.leads['is_pql'].sum()):,} PQLs; {len(batch.not_scored):,} not scored: "
+        "converted or not yet signed up)"
     )
+    console.print(_leads_table(batch.leads.head(TOP_LEADS), loaded.version or "?"))
     console.print(
-        "rows per snapshot day: " + ", ".join(f"day {d:g}: {n:,}" for d, n in by_day.items())
+        f"demo finished in {time.perf_counter() - started:.0f}s. Open the MLflow UI with:\n"
+        f"  .venv/bin/mlflow ui --backend-store-uri {os.environ['MLFLOW_TRACKING_URI']}"
     )
-    console.print(f"demo finished in {time.perf_counter() - started:.1f}s")

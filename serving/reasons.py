@@ -1,0 +1,212 @@
+"""Plain-language reasons from exact TreeSHAP contributions.
+
+DESIGN section 4: LightGBM's `pred_contrib` gives each feature's exact contribution in
+log-odds. All features of one action sum into one reason (a sales rep thinks "invited
+teammates", not "invite_teammate_count_7d"), reasons are sorted by contribution, and
+the text is the action's template filled with the entity's own values, plus context
+from the training distribution ("more than 90% of trial users").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from features.definitions import ACCOUNT_FEATURES, ACTIVITY_FEATURES, FeatureDefinitions
+from features.spec import ActionKind, Spec
+
+#: Activity features grouped into the reasons a person would name.
+ACTIVITY_GROUPS: dict[str, str] = {
+    "tenure_days": "tenure",
+    "events_count": "activity",
+    "events_count_7d": "activity",
+    "active_days": "activity",
+    "active_days_7d": "activity",
+    "sessions_count": "activity",
+    "longest_streak_days": "activity",
+    "actions_breadth": "breadth",
+    "activity_trend_7d": "momentum",
+    "hours_since_last_event": "recency",
+    "active_users": "team",
+}
+assert set(ACTIVITY_GROUPS) == set(ACTIVITY_FEATURES) | set(ACCOUNT_FEATURES)
+
+POSITIVE_ACTIVITY_TEXT = {
+    "tenure": "{tenure_days:g} days into the trial",
+    "activity": "Active on {active_days} days ({events_count} events so far)",
+    "breadth": "Uses {actions_breadth} of {n_actions} key features",
+    "momentum": "Activity up: {events_count_7d} events this week vs {events_prev_7d} before",
+    "recency": "Active {recency}",
+    "team": "{active_users} active users on the account",
+}
+NEGATIVE_ACTIVITY_TEXT = {
+    "tenure": "{tenure_days:g} days into the trial",
+    "activity": "Active on only {active_days} days ({events_count} events)",
+    "breadth": "Uses only {actions_breadth} of {n_actions} key features",
+    "momentum": "Activity down: {events_count_7d} events this week vs {events_prev_7d} before",
+    "recency": "No activity in the last {days_since_last} days",
+    "team": "Only {active_users} active user(s) on the account",
+}
+TOP_PERCENT_CONTEXT = 75  # add "more than N% of trial users" from this percentile up
+
+
+@dataclass(frozen=True)
+class Reason:
+    action: str
+    value: float | None
+    contribution: float
+    text: str
+
+    def as_dict(self) -> dict[str, object]:
+        value = None if self.value is None or not math.isfinite(self.value) else self.value
+        return {
+            "action": self.action,
+            "value": value,
+            "contribution": round(self.contribution, 6),
+            "text": self.text,
+        }
+
+
+def feature_groups(definitions: FeatureDefinitions) -> list[str]:
+    """Reason group of every feature, aligned with `definitions.names`."""
+    return [definitions.action_of(name) or ACTIVITY_GROUPS[name] for name in definitions.names]
+
+
+def _count(value: float) -> str:
+    return "0" if not math.isfinite(value) else f"{value:,.0f}"
+
+
+def _days(hours: float) -> str:
+    return "n/a" if not math.isfinite(hours) else f"{hours / 24:.0f}"
+
+
+def _main_measure(template: str) -> str:
+    """The measure a template talks about, so its context compares like with like."""
+    for measure in ("count_7d", "active_days", "count"):
+        if "{" + measure in template:
+            return measure
+    return "count"
+
+
+def _recency(hours: float) -> str:
+    if not math.isfinite(hours):
+        return "never"
+    if hours < 1:
+        return "within the last hour"
+    if hours < 24:
+        return f"{hours:.0f} hours ago"
+    return f"{hours / 24:.0f} days ago"
+
+
+class ReasonWriter:
+    """Turns one entity's feature values and contributions into ranked reasons."""
+
+    def __init__(
+        self, spec: Spec, definitions: FeatureDefinitions, reference: dict[str, tuple[float, ...]]
+    ) -> None:
+        self.spec = spec
+        self.definitions = definitions
+        self.reference = reference
+        self.groups = feature_groups(definitions)
+        self.group_names = list(dict.fromkeys(self.groups))
+        index = {g: i for i, g in enumerate(self.group_names)}
+        self._group_index = np.array([index[g] for g in self.groups])
+        self._position = {name: i for i, name in enumerate(definitions.names)}
+
+    def grouped(self, contributions: np.ndarray) -> np.ndarray:
+        """(n, n_features) contributions -> (n, n_groups) sums per reason group."""
+        out = np.zeros((contributions.shape[0], len(self.group_names)))
+        np.add.at(out.T, self._group_index, contributions.T)
+        return out
+
+    def _value(self, values: np.ndarray, name: str) -> float:
+        position = self._position.get(name)
+        return float(values[position]) if position is not None else float("nan")
+
+    def _context(self, feature: str, value: float) -> str:
+        percentiles = self.reference.get(feature)
+        if not percentiles or not math.isfinite(value) or value <= 0:
+            return ""
+        below = np.searchsorted(np.asarray(percentiles), value, side="left") - 1
+        share = int(max(below, 0) // 5 * 5)
+        return f" - more than {share}% of trial users" if share >= TOP_PERCENT_CONTEXT else ""
+
+    def _action_text(self, name: str, values: np.ndarray, positive: bool) -> tuple[float, str]:
+        action = self.spec.actions[name]
+        get = lambda measure: self._value(values, f"{name}_{measure}")  # noqa: E731
+        count = get("count")
+        prop = next((a.property_feature for a in self.definitions.actions if a.name == name), None)
+        fields = {
+            "action": name.replace("_", " "),
+            "count": _count(count),
+            "count_7d": _count(get("count_7d")),
+            "active_days": _count(get("active_days")),
+            "hours_to_first": _count(get("hours_to_first")),
+            "days_since_last": _days(get("hours_since_last")),
+            "value": _count(self._value(values, prop)) if prop else "n/a",
+        }
+        template = action.reason or "{action}: {count} times"
+        if positive:
+            measure = _main_measure(template)
+            value = get(measure)
+            return value, template.format(**fields) + self._context(f"{name}_{measure}", value)
+        if action.negative_reason:
+            return count, action.negative_reason.format(**fields)
+        if not count:
+            return count, f"Has not used {fields['action']} yet"
+        if action.kind is ActionKind.negative:  # the action itself is what holds it back
+            return count, template.format(**fields)
+        return count, template.format(**fields) + " - fewer than converting users typically"
+
+    def _activity_text(self, group: str, values: np.ndarray, positive: bool) -> tuple[float, str]:
+        get = lambda name: self._value(values, name)  # noqa: E731
+        last_week = get("events_count_7d")
+        trend = get("activity_trend_7d")
+        # trend = (last - prev) / (last + prev)  =>  prev = last * (1 - trend) / (1 + trend)
+        previous = last_week * (1 - trend) / (1 + trend) if trend > -1 else float("nan")
+        fields = {
+            "tenure_days": round(get("tenure_days"), 1),
+            "active_days": _count(get("active_days")),
+            "events_count": _count(get("events_count")),
+            "events_count_7d": _count(last_week),
+            "events_prev_7d": _count(previous) if math.isfinite(previous) else "some",
+            "actions_breadth": _count(get("actions_breadth")),
+            "n_actions": len(self.definitions.actions),
+            "recency": _recency(get("hours_since_last_event")),
+            "days_since_last": _days(get("hours_since_last_event")),
+            "active_users": _count(get("active_users")),
+        }
+        main_feature = {
+            "tenure": "tenure_days",
+            "activity": "active_days",
+            "breadth": "actions_breadth",
+            "momentum": "activity_trend_7d",
+            "recency": "hours_since_last_event",
+            "team": "active_users",
+        }[group]
+        templates = POSITIVE_ACTIVITY_TEXT if positive else NEGATIVE_ACTIVITY_TEXT
+        if group == "recency" and not positive and not math.isfinite(get(main_feature)):
+            return get(main_feature), "No activity yet"
+        return get(main_feature), templates[group].format(**fields)
+
+    def reasons(
+        self, values: np.ndarray, grouped: np.ndarray, top_positive: int = 3, top_negative: int = 2
+    ) -> tuple[list[Reason], list[Reason]]:
+        """Top reasons for one entity: why high (positive), what holds it back (negative)."""
+        order = np.argsort(-grouped, kind="stable")
+        positive = [i for i in order if grouped[i] > 0][:top_positive]
+        negative = [i for i in order[::-1] if grouped[i] < 0][:top_negative]
+        return (
+            [self._reason(i, values, grouped, True) for i in positive],
+            [self._reason(i, values, grouped, False) for i in negative],
+        )
+
+    def _reason(self, index: int, values: np.ndarray, grouped: np.ndarray, positive: bool):
+        group = self.group_names[index]
+        if group in self.spec.actions:
+            value, text = self._action_text(group, values, positive)
+        else:
+            value, text = self._activity_text(group, values, positive)
+        return Reason(action=group, value=value, contribution=float(grouped[index]), text=text)

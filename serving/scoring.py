@@ -1,0 +1,93 @@
+"""Feature rows -> calibrated probability, 0-100 score, tier, PQL flag and reasons.
+
+One TreeSHAP pass (`pred_contrib`) gives both the raw score (contributions plus the
+base value sum to it exactly) and the reasons, so explaining costs no second model
+evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from serving.bundle import ModelBundle
+from serving.reasons import Reason, ReasonWriter
+
+#: Reference key holding percentiles of training-row probabilities (for the 0-100 score).
+PROBABILITY_REFERENCE = "__probability__"
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Columnar scores for n rows; `contributions` has the base value as last column."""
+
+    raw: np.ndarray
+    probability: np.ndarray
+    score: np.ndarray
+    tier: np.ndarray
+    is_pql: np.ndarray
+    contributions: np.ndarray
+
+
+class Scorer:
+    """A loaded bundle ready to score; build once per process, reuse per request."""
+
+    def __init__(self, bundle: ModelBundle) -> None:
+        self.bundle = bundle
+
+    @cached_property
+    def writer(self) -> ReasonWriter:
+        return ReasonWriter(self.bundle.spec, self.bundle.definitions, self.bundle.reference)
+
+    def score_0_100(self, probability: np.ndarray) -> np.ndarray:
+        """Percentile of the probability among training rows: 90 = above 90% of trials."""
+        percentiles = np.asarray(self.bundle.reference[PROBABILITY_REFERENCE])
+        ranks = np.interp(probability, percentiles, np.linspace(0, 100, len(percentiles)))
+        return np.clip(np.floor(ranks), 0, 100).astype(np.int64)
+
+    def predict(self, features: np.ndarray | pd.DataFrame) -> Scores:
+        matrix = np.asarray(features, dtype=np.float64)
+        if matrix.ndim == 1:
+            matrix = matrix.reshape(1, -1)
+        contributions = np.asarray(self.bundle.booster.predict(matrix, pred_contrib=True))
+        raw = contributions.sum(axis=1)
+        probability = self.bundle.calibrator(raw)
+        return Scores(
+            raw=raw,
+            probability=probability,
+            score=self.score_0_100(probability),
+            tier=self.bundle.tiers.name(probability),
+            is_pql=probability >= self.bundle.threshold,
+            contributions=contributions,
+        )
+
+    def reasons(
+        self, features: np.ndarray, scores: Scores
+    ) -> list[tuple[list[Reason], list[Reason]]]:
+        """(positive, negative) reasons per row."""
+        matrix = np.asarray(features, dtype=np.float64).reshape(len(scores.raw), -1)
+        grouped = self.writer.grouped(scores.contributions[:, :-1])
+        return [self.writer.reasons(matrix[i], grouped[i]) for i in range(len(matrix))]
+
+    def score_frame(self, frame: pd.DataFrame, *, with_reasons: bool = True) -> pd.DataFrame:
+        """Leads table for feature rows (id columns are carried through)."""
+        names = list(self.bundle.feature_names)
+        missing = [n for n in names if n not in frame.columns]
+        if missing:
+            raise ValueError(f"feature frame lacks {len(missing)} model feature(s): {missing[:5]}")
+        features = frame[names].to_numpy(np.float64)
+        scores = self.predict(features)
+        ids = [c for c in ("entity_id", "account_id", "as_of") if c in frame.columns]
+        out = frame[ids].copy()
+        out["probability"] = scores.probability
+        out["score"] = scores.score
+        out["tier"] = scores.tier
+        out["is_pql"] = scores.is_pql
+        if with_reasons:
+            explained = self.reasons(features, scores)
+            out["reasons"] = [[r.as_dict() for r in pos] for pos, _ in explained]
+            out["negative_reasons"] = [[r.as_dict() for r in neg] for _, neg in explained]
+        return out

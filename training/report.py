@@ -1,0 +1,92 @@
+"""Print a training result the way a data scientist reads it: splits, model vs baselines."""
+
+from __future__ import annotations
+
+import math
+
+from rich.console import Console
+from rich.table import Table
+
+from training.train import TrainingResult
+
+COLUMNS = (
+    ("roc_auc", "ROC-AUC"),
+    ("pr_auc", "PR-AUC"),
+    ("log_loss", "log loss"),
+    ("brier", "Brier"),
+    ("ece", "ECE"),
+    ("lift_top_10pct", "lift@10%"),
+    ("precision_top_10pct", "prec@10%"),
+    ("captured_at_threshold", "captured@PQL"),
+    ("pql_volume", "PQL volume"),
+)
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.3f}"
+
+
+def _metrics_table(title: str, rows: dict[str, str], metrics: dict[str, float]) -> Table:
+    table = Table(title=title)
+    table.add_column("")
+    for _, label in COLUMNS:
+        table.add_column(label, justify="right")
+    for label, prefix in rows.items():
+        if f"{prefix}_roc_auc" in metrics:
+            table.add_row(label, *(_cell(metrics.get(f"{prefix}_{key}")) for key, _ in COLUMNS))
+    return table
+
+
+def render_result(result: TrainingResult, console: Console) -> None:
+    splits = Table(title="Time-ordered split (by entity signup)")
+    for column in ("split", "entities", "rows", "conversions", "rate", "signups from", "to"):
+        splits.add_column(column, justify="right" if column not in ("split",) else "left")
+    for s in result.splits:
+        splits.add_row(
+            s.name,
+            f"{s.entities:,}",
+            f"{s.rows:,}",
+            f"{s.positives:,}",
+            f"{s.positive_rate:.1%}",
+            s.first_signup[:16],
+            s.last_signup[:16],
+        )
+    console.print(splits)
+    counts = result.row_counts
+    console.print(
+        f"snapshot rows: {counts['labelled_rows']:,} labelled; excluded: "
+        f"{counts['unlabeled_horizon_past_data_end']:,} unlabeled (horizon past the end of the "
+        f"data), {counts['dropped_converted_before_cutoff']:,} converted before the cutoff, "
+        f"{counts['dropped_past_data_end']:,} cutoffs past the end of the data"
+    )
+    metrics = result.metrics
+    rows = {
+        "model (LightGBM, calibrated)": "test",
+        f"rule: {result.baseline_descriptions.get('rule', '')}": "baseline_rule_test",
+        "points score": "baseline_points_test",
+        "logistic regression": "baseline_logistic_test",
+    }
+    console.print(_metrics_table("Test metrics (held-out later signups)", rows, metrics))
+    days = sorted(
+        {k.split("_")[1] for k in metrics if k.startswith("test_day") and k.endswith("_roc_auc")},
+        key=lambda d: float(d.removeprefix("day")),
+    )
+    per_day = {f"snapshot {d}": f"test_{d}" for d in days}
+    per_day.update(
+        {
+            f"oracle {k.split('_')[2]}": k.removesuffix("_roc_auc")
+            for k in metrics
+            if k.startswith("oracle_") and k.endswith("_roc_auc")
+        }
+    )
+    console.print(
+        _metrics_table("Test metrics per snapshot day (earlier = knows less)", per_day, metrics)
+    )
+    console.print(
+        f"calibrator: {result.bundle.calibrator.kind} (5-fold CV log loss on validation: "
+        + ", ".join(f"{k} {v:.4f}" for k, v in result.calibration_cv_log_loss.items())
+        + f"); PQL threshold p >= {result.bundle.tiers.hot:.3f}, "
+        f"warm >= {result.bundle.tiers.warm:.3f}"
+    )
+    style = "green" if result.beats_baselines else "yellow"
+    console.print(f"[{style}]{result.verdict}[/]")

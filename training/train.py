@@ -1,0 +1,268 @@
+"""Train, calibrate and evaluate one PQL model; compare it with the baselines.
+
+Pure computation: data in, a `TrainingResult` (bundle, metrics, baselines, splits)
+out. MLflow logging and the champion gate live in `training.tracking` so this part
+can be tested and benchmarked without a tracking store.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from features.errors import PqlError
+from features.pipeline import Dataset, training_features
+from serving.bundle import ModelBundle, Tiers
+from serving.scoring import PROBABILITY_REFERENCE
+from training.baselines import LogisticBaseline, PointsScore, SingleThresholdRule
+from training.calibration import choose_calibrator
+from training.labels import label_rows
+from training.metrics import evaluate, threshold_for_top_percent
+from training.model import fit_booster, lightgbm_params, raw_scores
+from training.split import SplitSummary, assign_splits, summarize_splits
+
+PERCENTILES = np.arange(101)
+ORACLE_COLUMN = "oracle_p_trial_end"
+
+
+class TrainingDataError(PqlError):
+    """The labelled rows cannot support a model (no rows, one class, too few positives)."""
+
+    exit_code = 5
+
+
+@dataclass
+class TrainingResult:
+    bundle: ModelBundle
+    metrics: dict[str, float]  # flat, MLflow-ready: test_*, validation_*, baseline_*, ...
+    splits: list[SplitSummary]
+    row_counts: dict[str, int]
+    calibration_cv_log_loss: dict[str, float]
+    baseline_descriptions: dict[str, str]
+    beats_baselines: bool
+    verdict: str
+    test: pd.DataFrame  # test rows: ids, snapshot_day, label, features, probability
+    timings: dict[str, float] = field(default_factory=dict)
+    best_iteration: int = 0
+
+
+def _check_labels(rows: pd.DataFrame, min_positives: int, unlabeled: int) -> None:
+    if rows.empty:
+        raise TrainingDataError(
+            f"no labelled snapshot rows ({unlabeled:,} rows have a horizon running past the "
+            "end of the data): need more history or a shorter label.horizon_days"
+        )
+    positives = int(rows["label"].sum())
+    if positives == 0 or positives == len(rows):
+        kind = "converted" if positives else "did not convert"
+        raise TrainingDataError(
+            f"all {len(rows):,} labelled rows {kind}: a model needs both outcomes"
+        )
+    if positives < min_positives:
+        raise TrainingDataError(
+            f"only {positives} conversions among {len(rows):,} labelled rows; at least "
+            f"{min_positives} are needed (model.min_positives). Too few to train a model "
+            "you can trust; the rule-based path (pql triggers) may still help"
+        )
+
+
+def _reference(train: pd.DataFrame, names: list[str], probability: np.ndarray):
+    reference = {}
+    for name in names:
+        values = train[name].to_numpy(np.float64)
+        values = values[np.isfinite(values)]
+        if len(values):
+            reference[name] = tuple(float(v) for v in np.percentile(values, PERCENTILES))
+    reference[PROBABILITY_REFERENCE] = tuple(
+        float(v) for v in np.percentile(probability, PERCENTILES)
+    )
+    return reference
+
+
+def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}_{k}": float(v) for k, v in metrics.items()}
+
+
+def _thresholds(spec, validation_probability: np.ndarray) -> Tiers:
+    if spec.pql.threshold is not None:
+        hot = spec.pql.threshold
+    else:
+        hot = threshold_for_top_percent(validation_probability, spec.pql.top_percent)
+    warm = min(threshold_for_top_percent(validation_probability, spec.pql.warm_percent), hot)
+    return Tiers(hot=float(hot), warm=float(warm))
+
+
+def _baselines(definitions, spec, train, validation, test, names, seed):
+    """Each baseline fitted on train, its PQL cut set on validation like the model's."""
+    models = {
+        "rule": SingleThresholdRule(definitions),
+        "points": PointsScore(definitions),
+        "logistic": LogisticBaseline(seed=seed),
+    }
+    metrics, descriptions = {}, {}
+    for name, model in models.items():
+        model.fit(train[names], train["label"].to_numpy())
+        if name == "rule":  # a rule's PQLs are simply the rows it flags
+            cut = model.rate_flagged_
+        else:
+            cut = _thresholds(spec, model.predict_proba(validation[names])[:, 1]).hot
+        proba = model.predict_proba(test[names])[:, 1]
+        ranking = model.score_samples(test[names]) if hasattr(model, "score_samples") else None
+        result = evaluate(test["label"].to_numpy(), proba, threshold=cut, score=ranking)
+        metrics.update(_prefixed(f"baseline_{name}_test", result))
+        descriptions[name] = getattr(model, "description_", name)
+    return metrics, descriptions
+
+
+def _per_snapshot(test: pd.DataFrame, threshold: float) -> dict[str, float]:
+    metrics = {}
+    for day, part in test.groupby("snapshot_day"):
+        result = evaluate(
+            part["label"].to_numpy(), part["probability"].to_numpy(), threshold=threshold
+        )
+        metrics.update(_prefixed(f"test_day{day:g}", result))
+    return metrics
+
+
+def _oracle(dataset: Dataset, test: pd.DataFrame, threshold: float) -> dict[str, float]:
+    """The simulator's own trial-end probabilities on the same trial-end test rows."""
+    if ORACLE_COLUMN not in dataset.entities.columns:
+        return {}
+    last_day = test["snapshot_day"].max()
+    rows = test[test["snapshot_day"] == last_day]
+    oracle = rows["entity_id"].map(dataset.entities.set_index("entity_id")[ORACLE_COLUMN])
+    known = oracle.notna().to_numpy()
+    if not known.any():
+        return {}
+    result = evaluate(
+        rows["label"].to_numpy()[known], oracle.to_numpy(float)[known], threshold=threshold
+    )
+    return _prefixed(f"oracle_test_day{last_day:g}", result)
+
+
+def _no_signal(metrics: dict[str, float]) -> bool:
+    """ROC-AUC within two standard errors of 0.5 (Hanley-McNeil): nothing learned."""
+    auc = metrics["test_roc_auc"]
+    positives = metrics["test_positives"]
+    negatives = metrics["test_rows"] - positives
+    if not math.isfinite(auc) or positives < 1 or negatives < 1:
+        return True
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = (
+        auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)
+    ) / (positives * negatives)
+    return auc - 2 * math.sqrt(max(variance, 0.0)) <= 0.5
+
+
+def train_model(dataset: Dataset) -> TrainingResult:
+    """Snapshot rows -> labels -> time split -> LightGBM -> calibration -> evaluation."""
+    spec, definitions = dataset.spec, dataset.definitions
+    names = definitions.names
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    frame, snapshots = training_features(dataset)
+    labeled = label_rows(frame, spec.label.horizon_days, dataset.data_end)
+    rows = labeled.rows
+    _check_labels(rows, spec.model.min_positives, labeled.unlabeled)
+    split = assign_splits(
+        rows, spec.model.split.validation_fraction, spec.model.split.test_fraction
+    )
+    train, validation, test = (rows[split == s] for s in ("train", "validation", "test"))
+    for name, part in (("train", train), ("validation", validation), ("test", test)):
+        if part["label"].nunique() < 2:
+            raise TrainingDataError(
+                f"the {name} split ({len(part):,} rows) has only one outcome; more data or "
+                "different split fractions are needed"
+            )
+    timings["features_and_labels"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    params = lightgbm_params(definitions, spec.model.params, spec.model.seed)
+    booster = fit_booster(
+        params,
+        (train[names], train["label"].to_numpy()),
+        (validation[names], validation["label"].to_numpy()),
+    )
+    best_iteration = booster.best_iteration or booster.current_iteration()
+    booster_text = booster.model_to_string(num_iteration=best_iteration)
+    timings["fit"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    validation_raw = raw_scores(booster, validation[names])
+    choice = choose_calibrator(validation_raw, validation["label"].to_numpy(), spec.model.seed)
+    calibrate = choice.calibrator
+    tiers = _thresholds(spec, calibrate(validation_raw))
+    train_probability = calibrate(raw_scores(booster, train[names]))
+    timings["calibration"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    test = test.assign(probability=calibrate(raw_scores(booster, test[names])))
+    metrics = _prefixed(
+        "test",
+        evaluate(test["label"].to_numpy(), test["probability"].to_numpy(), threshold=tiers.hot),
+    )
+    metrics.update(
+        _prefixed(
+            "validation",
+            evaluate(
+                validation["label"].to_numpy(), calibrate(validation_raw), threshold=tiers.hot
+            ),
+        )
+    )
+    metrics.update(_per_snapshot(test, tiers.hot))
+    metrics.update(_oracle(dataset, test, tiers.hot))
+    baseline_metrics, descriptions = _baselines(
+        definitions, spec, train, validation, test, names, spec.model.seed
+    )
+    metrics.update(baseline_metrics)
+    timings["evaluation"] = time.perf_counter() - started
+
+    beats = all(
+        metrics["test_pr_auc"] > metrics[f"baseline_{b}_test_pr_auc"]
+        for b in ("rule", "points", "logistic")
+    )
+    verdict = (
+        f"model PR-AUC {metrics['test_pr_auc']:.3f} vs "
+        f"rule {metrics['baseline_rule_test_pr_auc']:.3f}, "
+        f"points {metrics['baseline_points_test_pr_auc']:.3f}, "
+        f"logistic {metrics['baseline_logistic_test_pr_auc']:.3f}: "
+        + ("the model beats every baseline" if beats else "the model does NOT beat every baseline")
+    )
+    metrics["no_signal"] = float(_no_signal(metrics))
+    bundle = ModelBundle(
+        spec_yaml=yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
+        feature_names=tuple(names),
+        booster_text=booster_text,
+        calibrator=calibrate,
+        tiers=tiers,
+        reference=_reference(train, names, train_probability),
+        metrics={k: v for k, v in metrics.items() if k.startswith("test_")},
+        trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        base_rate=float(train["label"].mean()),
+        info={"best_iteration": best_iteration, "calibrator_cv_log_loss": choice.cv_log_loss},
+    )
+    return TrainingResult(
+        bundle=bundle,
+        metrics=metrics,
+        splits=summarize_splits(rows, split),
+        row_counts={
+            "snapshot_candidates": snapshots.candidates,
+            "dropped_converted_before_cutoff": snapshots.converted_before,
+            "dropped_past_data_end": snapshots.beyond_data,
+            "unlabeled_horizon_past_data_end": labeled.unlabeled,
+            "labelled_rows": len(rows),
+        },
+        calibration_cv_log_loss=choice.cv_log_loss,
+        baseline_descriptions=descriptions,
+        beats_baselines=beats,
+        verdict=verdict,
+        test=test,
+        timings=timings,
+        best_iteration=best_iteration,
+    )
