@@ -43,7 +43,7 @@ def load_model(uri: str) -> LoadedModel:
         name, _, ref = uri.removeprefix("models:/").partition("@")
         if ref:
             client = mlflow.MlflowClient()
-            version = client.get_model_version_by_alias(name, ref).version
+            version = str(client.get_model_version_by_alias(name, ref).version)
         else:
             name, _, version = name.partition("/")
     return LoadedModel(

@@ -168,14 +168,14 @@ def _champion_pr_auc(
         scorer = Scorer(model.unwrap_python_model().bundle)
         names = list(scorer.bundle.feature_names)
         if not set(names) <= set(test.columns):
-            return champion.version, None
+            return str(champion.version), None
         scores = scorer.predict(test[names].to_numpy(np.float64))
         result = evaluate(
             test["label"].to_numpy(), scores.probability, threshold=scorer.bundle.threshold
         )
-        return champion.version, float(result["pr_auc"])
+        return str(champion.version), float(result["pr_auc"])
     except Exception:
-        return champion.version, None
+        return str(champion.version), None
 
 
 def log_and_register(
@@ -223,7 +223,7 @@ def _register(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         registered = mlflow.register_model(model_uri, name, await_registration_for=60)
-    version = registered.version
+    version = str(registered.version)
     try:
         client.set_registered_model_alias(name, CHALLENGER, version)
         record_decision(client, name, version, decision)
@@ -246,7 +246,7 @@ def record_decision(client: MlflowClient, name: str, version: str, decision: Gat
 def promote(client: MlflowClient, name: str, version: str | None, force: bool) -> GateDecision:
     """`pql promote`: move champion to a version (default: the challenger), gated or forced."""
     try:
-        target = version or client.get_model_version_by_alias(name, CHALLENGER).version
+        target = version or str(client.get_model_version_by_alias(name, CHALLENGER).version)
         model_version = client.get_model_version(name, target)
     except Exception as exc:
         raise TrackingError(f"no version {version or '@' + CHALLENGER} of {name}: {exc}") from None
@@ -260,7 +260,7 @@ def promote(client: MlflowClient, name: str, version: str | None, force: bool) -
             current = client.get_model_version_by_alias(name, CHAMPION)
             current_run = client.get_run(current.run_id)
             current_pr = current_run.data.metrics.get("test_pr_auc")
-            decision = decide(metrics, current.version, current_pr)
+            decision = decide(metrics, str(current.version), current_pr)
             decision.reasons.append(
                 "champion compared on its own test metrics (different test rows)"
             )

@@ -1,0 +1,87 @@
+"""Real MLflow (sqlite store in a temp folder): run, registry, aliases, gate, pyfunc."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pytest
+
+from serving.registry import load_model
+from serving.scoring import Scorer
+from training.tracking import TrackingError, log_and_register, open_tracking, promote
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return open_tracking()
+
+
+def test_run_is_logged_registered_and_promoted(store, trained) -> None:
+    registered = log_and_register(store, trained.dataset, trained.result)
+    assert registered.decision.promote
+    name = registered.model_name
+    assert name == "pql-simulated"
+    champion = store.get_model_version_by_alias(name, "champion")
+    assert str(champion.version) == registered.version == "1"
+    assert store.get_model_version(name, "1").tags["pql.gate"] == "promote"
+
+    run = store.get_run(registered.run_id)
+    assert run.data.metrics["test_roc_auc"] == pytest.approx(trained.result.metrics["test_roc_auc"])
+    artifacts = {a.path for a in store.list_artifacts(registered.run_id, "plots")}
+    assert {
+        "plots/shap_beeswarm.png",
+        "plots/calibration_curve.png",
+        "plots/gain_lift.png",
+        "plots/feature_importance.png",
+    } <= artifacts
+    summary = json.loads(
+        mlflow.artifacts.load_text(f"runs:/{registered.run_id}/data/training_summary.json")
+    )
+    assert [s["name"] for s in summary["splits"]] == ["train", "validation", "test"]
+
+    # loadable with plain mlflow.pyfunc: probability plus reasons, same as the bundle
+    names = list(trained.result.bundle.feature_names)
+    rows = trained.result.test[names].head(20)
+    predicted = mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(rows)
+    expected = Scorer(trained.result.bundle).predict(rows).probability
+    np.testing.assert_allclose(predicted["probability"].to_numpy(), expected)
+    assert json.loads(predicted["reasons"].iloc[0])[0]["text"]
+
+    loaded = load_model(f"models:/{name}@champion")
+    assert loaded.version == "1" and loaded.run_id == registered.run_id
+
+
+def test_equal_challenger_replaces_champion_and_manual_promotion(store, trained) -> None:
+    first = log_and_register(store, trained.dataset, trained.result)
+    second = log_and_register(store, trained.dataset, trained.result)
+    assert second.decision.promote and second.decision.champion_version == first.version
+    name = first.model_name
+    forced = promote(store, name, first.version, force=True)
+    assert forced.promote
+    assert str(store.get_model_version_by_alias(name, "champion").version) == first.version
+
+
+def test_no_signal_model_is_registered_but_not_promoted(store, trained) -> None:
+    log_and_register(store, trained.dataset, trained.result)
+    metrics = {**trained.result.metrics, "no_signal": 1.0}
+    weak = type(trained.result)(**{**trained.result.__dict__, "metrics": metrics})
+    registered = log_and_register(store, trained.dataset, weak)
+    assert not registered.decision.promote
+    assert "no learnable signal" in registered.decision.summary
+    name = registered.model_name
+    assert str(store.get_model_version_by_alias(name, "champion").version) == "1"
+    assert str(store.get_model_version_by_alias(name, "challenger").version) == registered.version
+
+
+def test_unopenable_tracking_store_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("x")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{not_a_folder}/mlflow.db")
+    with pytest.raises(TrackingError, match="cannot open the MLflow tracking store"):
+        open_tracking()
