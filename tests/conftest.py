@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from features.definitions import FeatureDefinitions
-from features.spec import Spec, parse_spec
+from features.pipeline import Dataset, load_dataset
+from features.simulator import simulate
+from features.spec import Spec, load_spec, parse_spec
+from training.train import TrainingResult, train_model
 
 EVENT_NAMES = ["invite", "project", "pricing", "upload", "login", "noise"]
 
@@ -71,3 +77,23 @@ def random_log(
         }
     )
     return events, rows
+
+
+@dataclass(frozen=True)
+class Trained:
+    folder: Path
+    dataset: Dataset
+    result: TrainingResult
+
+
+@pytest.fixture(scope="session")
+def simulated_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("simulated")
+    simulate(4000, 11, folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def trained(simulated_folder: Path) -> Trained:
+    dataset = load_dataset(load_spec(simulated_folder / "pql.yaml"))
+    return Trained(simulated_folder, dataset, train_model(dataset))
