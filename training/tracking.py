@@ -8,6 +8,8 @@ version again.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import math
@@ -60,6 +62,7 @@ def open_tracking() -> MlflowClient:
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.ERROR)
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(uri)
     try:
         client = MlflowClient(tracking_uri=uri)
@@ -220,7 +223,8 @@ def _register(
     decision: GateDecision,
     promote: bool,
 ) -> str:
-    with warnings.catch_warnings():
+    # register_model prints its own progress lines; the CLI reports the outcome itself
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         registered = mlflow.register_model(model_uri, name, await_registration_for=60)
     version = str(registered.version)
