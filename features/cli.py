@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from features.errors import DataError, PqlError
+from features.errors import DataError, UsageError
 from features.pipeline import Dataset, live_features, load_dataset, training_features
 from features.spec import load_spec
 
@@ -29,21 +29,24 @@ def parse_as_of(value: str | None) -> pd.Timestamp:
     try:
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError):
-        raise PqlError(
+        raise UsageError(
             f"--as-of: cannot read {value!r} as a time; use ISO 8601 such as 2026-03-01T00:00:00Z"
         ) from None
     if pd.isna(stamp):
-        raise PqlError(f"--as-of: {value!r} is not a time")
+        raise UsageError(f"--as-of: {value!r} is not a time")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def write_frame(frame: pd.DataFrame, out: Path) -> None:
-    """Write .parquet or .csv by suffix; anything else is a clear error, not a guess."""
-    suffix = out.suffix.lower()
-    if suffix not in {".parquet", ".csv"}:
+def check_output(out: Path) -> None:
+    """Fail before the work, not after it: .parquet or .csv only."""
+    if out.suffix.lower() not in {".parquet", ".csv"}:
         raise DataError(f"{out}: output must end in .parquet or .csv")
+
+
+def write_frame(frame: pd.DataFrame, out: Path) -> None:
+    check_output(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".parquet":
+    if out.suffix.lower() == ".parquet":
         frame.to_parquet(out, index=False)
     else:
         frame.to_csv(out, index=False)
@@ -112,6 +115,8 @@ def features_command(
     ] = None,
 ) -> None:
     """Build point-in-time features: training snapshots, or live rows at --as-of."""
+    check_output(out)
+    moment = None if as_of is None else parse_as_of(as_of)
     dataset = load_checked(spec)
     started = time.perf_counter()
     if as_of is None:
@@ -122,7 +127,7 @@ def features_command(
             f"{snapshots.beyond_data:,} past the end of the data)"
         )
     else:
-        frame, live = live_features(dataset, parse_as_of(as_of))
+        frame, live = live_features(dataset, moment)
         console.print(
             f"{len(frame):,} entities scored at {frame['as_of'].iloc[0] if len(frame) else as_of}"
         )

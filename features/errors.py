@@ -34,3 +34,9 @@ class DataQualityError(PqlError):
     """The data loaded but has a fatal quality problem (e.g. no usable rows)."""
 
     exit_code = 4
+
+
+class UsageError(PqlError):
+    """A command-line or API argument is malformed (e.g. an unreadable --as-of)."""
+
+    exit_code = 2

@@ -1,0 +1,132 @@
+"""The `pql` command as users meet it: clear messages and documented exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from pql.cli import main
+
+SPEC = {
+    "product": "tiny",
+    "data": {"events": {"path": "events.csv", "columns": {"timestamp": "ts"}}},
+    "label": {"conversion_event": "paid", "horizon_days": 7},
+    "snapshots_days": [1, 3],
+    "actions": {
+        "invite_teammate": {"events": ["invite"], "kind": "collaboration"},
+        "view_pricing": {"events": ["pricing"], "kind": "intent"},
+        "export_report": {"events": ["export"]},  # never happens in the data
+    },
+}
+CSV = """user_id,event,ts
+u1,login,2026-03-01T10:00:00Z
+u1,invite,1772359200
+u1,pricing,1772362800000
+u1,pricing,1772362800000
+,login,2026-03-01T11:00:00Z
+u2,login,not a time
+u2,login,2026-03-02T09:00:00+02:00
+u2,paid,2026-03-03T09:00:00Z
+"""
+
+
+def run(args: list[str], monkeypatch, capsys) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["pql", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+        raise SystemExit(0)
+    captured = capsys.readouterr()
+    output = captured.out + captured.err
+    assert "Traceback" not in output
+    return exit_info.value.code or 0, output
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "events.csv").write_text(CSV)
+    (tmp_path / "pql.yaml").write_text(yaml.safe_dump(SPEC))
+    return tmp_path
+
+
+def test_validate_reports_every_row_and_warns_on_silent_actions(project, monkeypatch, capsys):
+    code, out = run(["validate", "--spec", str(project / "pql.yaml")], monkeypatch, capsys)
+    assert code == 0
+    assert "rows read" in out and "8" in out
+    assert "missing user id" in out and "unparseable timestamp" in out
+    assert "exact duplicate" in out
+    assert "export_report" in out and "matches no event" in out
+
+
+def test_spec_typo_names_file_key_and_suggestion(project, monkeypatch, capsys):
+    spec = dict(SPEC, label={"conversion_event": "paid", "horizon_day": 7})
+    (project / "pql.yaml").write_text(yaml.safe_dump(spec))
+    code, out = run(["validate", "--spec", str(project / "pql.yaml")], monkeypatch, capsys)
+    assert code == 2
+    assert "pql.yaml" in out and "label.horizon_day" in out and "horizon_days" in out
+
+
+def test_missing_spec_and_missing_data(project, monkeypatch, capsys):
+    code, out = run(["validate", "--spec", str(project / "nope.yaml")], monkeypatch, capsys)
+    assert code == 2 and "nope.yaml" in out and "not found" in out
+    (project / "events.csv").unlink()
+    code, out = run(["validate", "--spec", str(project / "pql.yaml")], monkeypatch, capsys)
+    assert code == 3 and "events.csv" in out
+
+
+def test_missing_column_names_column_and_spec_key(project, monkeypatch, capsys):
+    (project / "events.csv").write_text(CSV.replace("ts", "time"))
+    code, out = run(["validate", "--spec", str(project / "pql.yaml")], monkeypatch, capsys)
+    assert code == 3
+    assert "ts" in out and "data.events.columns.timestamp" in out
+
+
+def test_empty_and_non_utf8_files(project, monkeypatch, capsys):
+    (project / "events.csv").write_text("")
+    code, out = run(["validate", "--spec", str(project / "pql.yaml")], monkeypatch, capsys)
+    assert code == 3 and "events.csv" in out
+    (project / "events.csv").write_bytes(
+        CSV.encode() + "u3,caf\xe9,2026-03-01T10:00:00Z\n".encode("latin-1")
+    )
+    code, out = run(["validate", "--spec", str(project / "pql.yaml")], monkeypatch, capsys)
+    assert code == 3 and "encoding" in out
+
+
+def test_features_training_and_live(project, monkeypatch, capsys):
+    out_file = project / "features.parquet"
+    code, _ = run(
+        ["features", "--spec", str(project / "pql.yaml"), "--out", str(out_file)],
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0
+    frame = pd.read_parquet(out_file)
+    assert set(frame["snapshot_day"]) == {1.0}  # day 3 of u1 lies past the end of the data
+    assert "invite_teammate_count_7d" in frame.columns
+    live = project / "live.csv"
+    code, _out = run(
+        [
+            "features",
+            "--spec",
+            str(project / "pql.yaml"),
+            "--as-of",
+            "2026-03-03T00:00:00Z",
+            "--out",
+            str(live),
+        ],
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0
+    assert pd.read_csv(live)["entity_id"].tolist() == ["u1", "u2"]
+
+
+def test_bad_as_of_and_output_suffix(project, monkeypatch, capsys):
+    spec = str(project / "pql.yaml")
+    code, out = run(["features", "--spec", spec, "--as-of", "yesterday-ish"], monkeypatch, capsys)
+    assert code == 2 and "--as-of" in out
+    code, out = run(["features", "--spec", spec, "--out", "f.txt"], monkeypatch, capsys)
+    assert code == 3 and ".parquet or .csv" in out
