@@ -60,6 +60,9 @@ def live_rows(entities: pd.DataFrame, as_of: pd.Timestamp) -> LiveRows:
     not_signed_up = table["signup_at"] > as_of
     converted = table["converted_at"].notna() & (table["converted_at"] < as_of)
     reason = pd.Series(pd.NA, index=table.index, dtype="string")
+    if "trial_end_at" in table.columns:  # a lapsed trial is no lead; the model never saw one
+        ended = table["trial_end_at"].notna() & (table["trial_end_at"] < as_of)
+        reason[ended] = "trial ended before as_of"
     reason[converted] = "already converted before as_of"
     reason[not_signed_up] = "signed up after as_of"
     scored = reason.isna()

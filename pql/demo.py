@@ -17,7 +17,7 @@ TOP_LEADS = 10
 
 def _leads_table(leads, version: str) -> Table:
     table = Table(title=f"Hottest {len(leads)} leads (model v{version})", show_lines=True)
-    for column in ("user", "account", "p(convert)", "score", "tier", "why", "holding back"):
+    for column in ("user", "account", "p(convert)", "score", "tier", "why", "holding it back"):
         table.add_column(column)
     for lead in leads.itertuples():
         table.add_row(
@@ -26,8 +26,8 @@ def _leads_table(leads, version: str) -> Table:
             f"{lead.probability:.0%}",
             str(lead.score),
             str(lead.tier),
-            "\n".join(r["text"] for r in lead.reasons),
-            "\n".join(r["text"] for r in lead.negative_reasons[:1]),
+            "\n".join(r for r in (lead.reason_1, lead.reason_2, lead.reason_3) if r),
+            lead.negative_reason_1 or "",
         )
     return table
 
@@ -57,13 +57,16 @@ def demo_command(
 
     loaded = load_model(f"models:/{registered.model_name}@champion")
     dataset = load_dataset(load_spec(spec_path))
-    batch = score_dataset(Scorer(loaded.bundle), dataset, dataset.data_end)
-    console.print(
-        f"\nScored {len(batch.leads):,} users in trial at {batch.as_of:%Y-%m-%d %H:%M} UTC "
-        f"({int(batch.leads['is_pql'].sum()):,} PQLs; {len(batch.not_scored):,} not scored: "
-        "converted or not yet signed up)"
+    batch = score_dataset(
+        Scorer(loaded.bundle), dataset, dataset.data_end, model_version=loaded.version
     )
-    console.print(_leads_table(batch.leads.head(TOP_LEADS), loaded.version or "?"))
+    scored = batch.scored
+    console.print(
+        f"\nScored {len(scored):,} users in trial at {batch.as_of:%Y-%m-%d %H:%M} UTC "
+        f"({int(scored['is_pql'].sum()):,} PQLs; {len(batch.leads) - len(scored):,} not "
+        "scored: converted or not yet signed up)"
+    )
+    console.print(_leads_table(scored.head(TOP_LEADS), loaded.version or "?"))
     console.print(
         f"demo finished in {time.perf_counter() - started:.0f}s. Open the MLflow UI with:\n"
         f"  .venv/bin/mlflow ui --backend-store-uri {os.environ['MLFLOW_TRACKING_URI']}"

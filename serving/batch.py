@@ -1,25 +1,117 @@
-"""Score every eligible entity of a data set at one point in time."""
+"""Batch scoring: every entity of a data set at one point in time, CRM-ready.
+
+Rows in equal rows out: every entity appears once, scored or with the reason it was
+not (already converted, not yet signed up). Features come from the same code path as
+training; scores and reasons are computed in chunks so a progress bar can follow a
+million entities and memory stays bounded by the chunk.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 
 from features.pipeline import Dataset, live_features
 from serving.scoring import Scorer
 
+CHUNK_ROWS = 20_000
+LEAD_COLUMNS = (
+    "entity_id",
+    "account_id",
+    "status",
+    "not_scored_reason",
+    "probability",
+    "score",
+    "tier",
+    "is_pql",
+    "reason_1",
+    "reason_2",
+    "reason_3",
+    "negative_reason_1",
+    "model_version",
+    "as_of",
+    "scored_at",
+)
+
 
 @dataclass(frozen=True)
 class BatchScores:
-    leads: pd.DataFrame  # one row per scored entity, best first
-    not_scored: pd.DataFrame  # entity_id, account_id, reason
+    leads: pd.DataFrame  # LEAD_COLUMNS; scored entities first, best first
     as_of: pd.Timestamp
 
+    @property
+    def scored(self) -> pd.DataFrame:
+        return self.leads[self.leads["status"] == "scored"]
 
-def score_dataset(scorer: Scorer, dataset: Dataset, as_of: pd.Timestamp) -> BatchScores:
-    """Live features at `as_of` through the training code path, then scores and reasons."""
+
+def _score_chunk(scorer: Scorer, features: np.ndarray) -> dict[str, object]:
+    scores = scorer.predict(features)
+    writer = scorer.writer
+    grouped = writer.grouped(scores.contributions[:, :-1])
+    positive, negative = writer.select(grouped, 3, 1)
+    positive_texts = writer.texts(features, grouped, positive, True)
+    negative_texts = writer.texts(features, grouped, negative, False)
+
+    def nth(texts: list[list[str]], n: int) -> list[str | None]:
+        return [t[n] if len(t) > n else None for t in texts]
+
+    return {
+        "probability": scores.probability,
+        "score": scores.score,
+        "tier": scores.tier,
+        "is_pql": scores.is_pql,
+        "reason_1": nth(positive_texts, 0),
+        "reason_2": nth(positive_texts, 1),
+        "reason_3": nth(positive_texts, 2),
+        "negative_reason_1": nth(negative_texts, 0),
+    }
+
+
+def score_feature_rows(
+    scorer: Scorer,
+    frame: pd.DataFrame,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Scores and reason texts for feature rows, chunk by chunk, best first."""
+    features = frame[list(scorer.bundle.feature_names)].to_numpy(np.float64)
+    parts = [pd.DataFrame(columns=["probability"])]
+    for start in range(0, len(frame), CHUNK_ROWS):
+        parts.append(pd.DataFrame(_score_chunk(scorer, features[start : start + CHUNK_ROWS])))
+        if progress is not None:
+            progress(min(start + CHUNK_ROWS, len(frame)), len(frame))
+    scored = pd.concat(parts, ignore_index=True)
+    scored.insert(0, "entity_id", frame["entity_id"].to_numpy())
+    scored.insert(1, "account_id", frame["account_id"].to_numpy())
+    scored.insert(2, "status", "scored")
+    return scored.sort_values("probability", ascending=False, kind="stable")
+
+
+def score_dataset(
+    scorer: Scorer,
+    dataset: Dataset,
+    as_of: pd.Timestamp,
+    *,
+    model_version: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BatchScores:
+    """Score all entities at `as_of`; `progress(done, total)` after each chunk."""
     frame, live = live_features(dataset, as_of)
-    leads = scorer.score_frame(frame)
-    leads = leads.sort_values("probability", ascending=False, kind="stable")
-    return BatchScores(leads=leads.reset_index(drop=True), not_scored=live.not_scored, as_of=as_of)
+    scored = score_feature_rows(scorer, frame, progress)
+    not_scored = live.not_scored.rename(columns={"reason": "not_scored_reason"}).assign(
+        status="not scored"
+    )
+    leads = pd.concat([scored, not_scored], ignore_index=True)
+    leads["model_version"] = model_version
+    leads["as_of"] = as_of
+    leads["scored_at"] = pd.Timestamp(datetime.now(tz=UTC))
+    for column in LEAD_COLUMNS:
+        if column not in leads.columns:
+            leads[column] = None
+    # nullable types: unscored rows stay empty instead of turning scores into floats
+    leads["score"] = leads["score"].astype("Int64")
+    leads["is_pql"] = leads["is_pql"].astype("boolean")
+    return BatchScores(leads=leads[list(LEAD_COLUMNS)], as_of=as_of)

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from features.errors import DataError
 from features.ingest import (
@@ -96,7 +98,7 @@ EXPECTED_UTC = [
 
 def write(frame: pd.DataFrame, path: Path) -> Path:
     name = path.name
-    if name.endswith((".csv", ".csv.gz")):
+    if name.endswith((".csv", ".csv.gz", ".csv.bz2")):
         frame.to_csv(path, index=False)
     elif name.endswith(".parquet"):
         frame.to_parquet(path, index=False)
@@ -145,7 +147,15 @@ def check_canonical(loaded: LoadedEvents) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["events.csv", "events.csv.gz", "events.parquet", "events.jsonl", "events.jsonl.gz"]
+    "name",
+    [
+        "events.csv",
+        "events.csv.gz",
+        "events.csv.bz2",
+        "events.parquet",
+        "events.jsonl",
+        "events.jsonl.gz",
+    ],
 )
 def test_each_format_loads_to_the_canonical_frame(tmp_path: Path, name: str) -> None:
     path = write(source_events(), tmp_path / name)
@@ -158,6 +168,11 @@ def test_a_dataframe_loads_to_the_canonical_frame() -> None:
     loaded = load_events(make_spec(), source_events())
     check_canonical(loaded)
     assert loaded.report.source == DATAFRAME_SOURCE
+
+
+def test_arrow_backed_dataframe_loads_the_same() -> None:
+    frame = source_events().convert_dtypes(dtype_backend="pyarrow")
+    check_canonical(load_events(make_spec(), frame))
 
 
 def test_relative_paths_resolve_against_the_spec_folder(tmp_path: Path) -> None:
@@ -245,7 +260,7 @@ def test_csv_ids_keep_leading_zeros(tmp_path: Path) -> None:
     events = load_events(make_spec(path)).events
     assert events["user_id"].iloc[0] == "007"
     assert events["account_id"].iloc[0] == "0042"
-    assert events["session_id"].iloc[0] == "01"
+    assert events["session_id"].iloc[0] == 1  # sessions are grouping keys: inferred, int64
 
 
 def test_mixed_id_types_and_whitespace_from_json(tmp_path: Path) -> None:
@@ -331,7 +346,7 @@ def test_each_unusable_reason_is_counted_exactly() -> None:
     text = "\n".join(report.warnings)
     assert "column 'ts' mixes formats" in text
     assert "'yesterday'" in text and "'garbage'" in text
-    assert "column 'bytes': 1 values are not numbers (e.g. 'lots')" in text
+    assert "column 'bytes' has 1 non-numeric value (e.g. 'lots'); read as missing" in text
 
 
 def test_account_entity_counts_missing_accounts_after_missing_users() -> None:
@@ -360,6 +375,15 @@ def test_nothing_is_dropped_silently_from_files(tmp_path: Path, name: str) -> No
     assert report.unusable["unparseable timestamp"] == 3
 
 
+def test_text_in_a_numeric_csv_column_is_counted_not_fatal(tmp_path: Path) -> None:
+    frame = source_events()
+    frame["bytes"] = ["12", "x", "", " 3.5e2 ", "NA", "-1"]
+    events_path = write(frame, tmp_path / "events.csv")
+    loaded = load_events(make_spec(events_path))
+    np.testing.assert_array_equal(loaded.events["bytes"], [12, np.nan, np.nan, 350, np.nan, -1])
+    assert "column 'bytes' has 1 non-numeric value (e.g. 'x')" in "\n".join(loaded.report.warnings)
+
+
 def test_all_rows_unusable_still_loads() -> None:
     frame = source_events()
     frame["ts"] = "not a time"
@@ -381,7 +405,7 @@ def test_naive_times_are_reported_as_taken_as_utc() -> None:
     frame["ts"] = "2026-03-01 10:00:00"
     report = load_events(make_spec(), frame).report
     assert report.timestamp_formats == {"iso_without_zone_assumed_utc": 6}
-    assert report.warnings == ("column 'ts': 6 times have no time zone; taken as UTC",)
+    assert report.warnings == ("column 'ts' has 6 times without a time zone; taken as UTC",)
 
 
 # --- bad input -----------------------------------------------------------------------------
@@ -477,6 +501,21 @@ def test_non_utf8_bytes_name_the_offset_and_the_spec_key(
     assert "café" in set(loaded.events["event"].astype(str))
 
 
+def test_non_utf8_trials_name_the_trials_key(tmp_path: Path) -> None:
+    path = tmp_path / "trials.csv"
+    path.write_bytes(b"uid,start,paid\nu1,2026-03-01,\nj\xf6rg,2026-03-01,\n")
+    spec = make_spec(
+        trials={
+            "path": str(path),
+            "columns": {"user_id": "uid", "signup_at": "start", "converted_at": "paid"},
+        }
+    )
+    with pytest.raises(DataError) as caught:
+        load_trials(spec)
+    message = caught.value.message
+    assert "trials.csv" in message and "offset 31" in message and "data.trials.encoding" in message
+
+
 def test_unknown_encoding(tmp_path: Path) -> None:
     path = write(source_events(), tmp_path / "events.csv")
     raises(make_spec(path, encoding="klingon"), "events.csv", "'klingon'", "data.events.encoding")
@@ -492,6 +531,13 @@ def test_truncated_parquet(tmp_path: Path) -> None:
     path = write(source_events(), tmp_path / "events.parquet")
     path.write_bytes(path.read_bytes()[:-100])
     raises(make_spec(path), "events.parquet", "not a readable Parquet file")
+
+
+@pytest.mark.parametrize("name", ["events.csv.gz", "events.jsonl.gz"])
+def test_corrupt_gzip(tmp_path: Path, name: str) -> None:
+    path = write(source_events(), tmp_path / name)
+    path.write_bytes(path.read_bytes()[:40])
+    raises(make_spec(path), name)
 
 
 def test_malformed_json_line_is_named(tmp_path: Path) -> None:
@@ -645,6 +691,14 @@ def test_unusable_trials_are_counted() -> None:
     assert by_account.trials["user_id"].tolist() == ["u5"]
 
 
+def test_conversion_before_signup_is_warned() -> None:
+    frame = source_trials()
+    frame.loc[1, "paid"] = "2026-02-01T00:00:00Z"
+    loaded = load_trials(trials_spec(), frame)
+    assert loaded is not None
+    assert "1 trial converted before signing up (e.g. user '2')" in loaded.report.warnings
+
+
 def test_duplicate_trial_users_are_an_error(tmp_path: Path) -> None:
     frame = source_trials()
     frame.loc[3, "uid"] = 2
@@ -702,3 +756,42 @@ def test_sparkify_sample_loads() -> None:
     assert report.rows_read == len(loaded.events) + sum(report.unusable.values())
     assert loaded.events["user_id"].nunique() == 97  # as the data README says
     assert loaded.events["timestamp"].min() >= pd.Timestamp("2018-11-01", tz="UTC")
+
+
+# --- property: the counts always add up, duplicates match pandas ---------------------------
+
+row_values = st.tuples(
+    st.sampled_from(["u1", "u2", None, " "]),
+    st.sampled_from(["invited", "file_uploaded"]),
+    st.sampled_from([1_772_359_200, "2026-03-01T10:00:00Z", 1_772_359_200_000, "soon"]),
+    st.sampled_from([None, 1.0, "2"]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(row_values, max_size=40))
+def test_counts_add_up_and_duplicates_are_exact(rows: list[tuple[Any, ...]]) -> None:
+    frame = pd.DataFrame(rows, columns=["uid", "name", "ts", "bytes"])
+    spec = make_spec(columns={"user_id": "uid", "event": "name", "timestamp": "ts"})
+    loaded = load_events(spec, frame)
+    report = loaded.report
+    assert report.rows_read == len(rows)
+    assert report.rows_read == len(loaded.events) + sum(report.unusable.values())
+
+    # The same, by hand: pandas on a plainly normalised copy.
+    users = frame["uid"].map(lambda u: u.strip() if isinstance(u, str) and u.strip() else None)
+    times = pd.to_datetime(
+        frame["ts"]
+        .map(lambda t: {1_772_359_200_000: 1_772_359_200}.get(t, t))
+        .map(lambda t: pd.Timestamp(t, unit="s", tz="UTC") if isinstance(t, int) else t),
+        utc=True,
+        errors="coerce",
+        format="ISO8601",
+    )
+    usable = users.notna() & times.notna()
+    plain = pd.DataFrame(
+        {"u": users, "e": frame["name"], "t": times, "b": pd.to_numeric(frame["bytes"])}
+    )[usable]
+    assert report.unusable["missing user id"] == int(users.isna().sum())
+    assert report.unusable["unparseable timestamp"] == int((users.notna() & times.isna()).sum())
+    assert report.unusable["exact duplicate"] == int(plain.duplicated().sum())

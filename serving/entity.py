@@ -1,0 +1,235 @@
+"""Score one entity from its raw events or from a feature dict (the HTTP request path).
+
+Validation happens here, not in the web layer, so the Python API and the service give
+the same answers and the same messages. Every problem names the field it is about
+(`events[3].timestamp`), which the service turns into a 422 answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.errors import PqlError
+from features.live import entity_features
+from serving.reasons import Reason
+from serving.scoring import Scorer
+
+#: Epoch numbers at or above this are milliseconds, below it seconds (year ~5138 / 1973).
+EPOCH_MS_FROM = 100_000_000_000
+#: Clock skew allowed between the caller and us before an event counts as "in the future".
+FUTURE_TOLERANCE_MS = 5 * 60 * 1000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
+
+
+class InvalidInput(PqlError):
+    """A request field is wrong; `field` says which one (for a 422 answer)."""
+
+    exit_code = 2
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class EntityScore:
+    entity_id: str
+    probability: float
+    score: int
+    tier: str
+    is_pql: bool
+    as_of: str
+    reasons: list[Reason]
+    negative_reasons: list[Reason]
+    unknown_events: list[str] = field(default_factory=list)
+
+
+def to_epoch_ms(value: Any, field_name: str) -> int:
+    """ISO 8601 text (zone or UTC), or epoch seconds / milliseconds, to epoch ms."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidInput(field_name, "a time is required (ISO 8601 or epoch seconds/ms)")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise InvalidInput(field_name, f"{value} is not a time")
+        return int(value if abs(value) >= EPOCH_MS_FROM else value * 1000)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+        if number is not None:
+            return to_epoch_ms(number, field_name)
+        try:  # the C parser first: ~1 us, versus ~10 us for pandas' general one
+            parsed = datetime.fromisoformat(text)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return (parsed - EPOCH) // MILLISECOND
+        except ValueError:
+            pass
+        try:
+            stamp = pd.Timestamp(text)
+        except (ValueError, TypeError):
+            stamp = None
+        if stamp is None or pd.isna(stamp):
+            raise InvalidInput(field_name, f"cannot read {value!r} as a time (use ISO 8601)")
+        if stamp.tzinfo is None:
+            stamp = stamp.tz_localize("UTC")
+        return int(stamp.value // 1_000_000)
+    raise InvalidInput(field_name, f"expected a time, got {type(value).__name__}")
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def _now_ms() -> int:
+    return int(datetime.now(tz=UTC).timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class _ParsedEvents:
+    names: list[str]
+    time_ms: np.ndarray
+    sessions: list[Any] | None
+    users: list[Any] | None
+    properties: dict[str, list[float]]
+
+
+def _parse_events(
+    events: Sequence[Mapping[str, Any]], property_columns: Sequence[str], as_of_ms: int
+) -> _ParsedEvents:
+    names, times, sessions, users = [], [], [], []
+    properties: dict[str, list[float]] = {name: [] for name in property_columns}
+    for position, event in enumerate(events):
+        where = f"events[{position}]"
+        name = event.get("event")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInput(f"{where}.event", "an event name (non-empty text) is required")
+        moment = to_epoch_ms(event.get("timestamp"), f"{where}.timestamp")
+        if moment > as_of_ms + FUTURE_TOLERANCE_MS:
+            raise InvalidInput(
+                f"{where}.timestamp", f"{_iso(moment)} is in the future (as_of {_iso(as_of_ms)})"
+            )
+        names.append(name)
+        times.append(moment)
+        sessions.append(event.get("session_id"))
+        users.append(event.get("user_id"))
+        props = event.get("properties") or {}
+        for column in property_columns:
+            raw = props.get(column, event.get(column))
+            number = float("nan") if raw is None else _number(raw, f"{where}.properties.{column}")
+            properties[column].append(number)
+    has_sessions = any(s is not None for s in sessions)
+    return _ParsedEvents(
+        names=names,
+        time_ms=np.asarray(times, dtype=np.int64),
+        sessions=[str(s) for s in sessions] if has_sessions else None,
+        users=[str(u) for u in users],
+        properties=properties,
+    )
+
+
+def _number(value: Any, field_name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidInput(field_name, f"expected a number, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidInput(field_name, f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise InvalidInput(field_name, f"{value} is not a finite number")
+    return number
+
+
+class EntityScorer:
+    """Scores single entities for the HTTP service and the Python API."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer = scorer
+        self.definitions = scorer.bundle.definitions
+        self.known_events = set(self.definitions.vocabulary)
+        self.conversion_event = scorer.bundle.spec.label.conversion_event
+
+    def _result(self, entity_id: str, features: np.ndarray, as_of_ms: int, unknown: list[str]):
+        scores = self.scorer.predict(features.reshape(1, -1))
+        positive, negative = self.scorer.reasons(features.reshape(1, -1), scores)[0]
+        return EntityScore(
+            entity_id=entity_id,
+            probability=float(scores.probability[0]),
+            score=int(scores.score[0]),
+            tier=str(scores.tier[0]),
+            is_pql=bool(scores.is_pql[0]),
+            as_of=_iso(as_of_ms),
+            reasons=positive,
+            negative_reasons=negative,
+            unknown_events=unknown,
+        )
+
+    def score_events(
+        self,
+        entity_id: str,
+        events: Sequence[Mapping[str, Any]],
+        *,
+        as_of: Any = None,
+        signup_at: Any = None,
+        converted_at: Any = None,
+    ) -> EntityScore:
+        """Features from raw events at `as_of` (default now), then score and reasons."""
+        if not isinstance(entity_id, str) or not entity_id.strip():
+            raise InvalidInput("entity_id", "a non-empty id is required")
+        as_of_ms = _now_ms() if as_of is None else to_epoch_ms(as_of, "as_of")
+        if as_of_ms > _now_ms() + FUTURE_TOLERANCE_MS:
+            raise InvalidInput("as_of", f"{_iso(as_of_ms)} is in the future")
+        parsed = _parse_events(events, self.definitions.property_columns, as_of_ms)
+        if signup_at is not None:
+            signup_ms = to_epoch_ms(signup_at, "signup_at")
+        elif len(parsed.time_ms):
+            signup_ms = int(parsed.time_ms.min())
+        else:
+            raise InvalidInput("signup_at", "required when there are no events")
+        if signup_ms > as_of_ms:
+            raise InvalidInput("signup_at", f"{_iso(signup_ms)} is after as_of {_iso(as_of_ms)}")
+        converted_ms = None if converted_at is None else to_epoch_ms(converted_at, "converted_at")
+        unknown = sorted(
+            {n for n in parsed.names if n not in self.known_events and n != self.conversion_event}
+        )
+        features = entity_features(
+            self.definitions,
+            event_names=parsed.names,
+            time_ms=parsed.time_ms,
+            signup_ms=signup_ms,
+            as_of_ms=as_of_ms,
+            converted_ms=converted_ms,
+            session_ids=parsed.sessions,
+            user_ids=parsed.users if self.definitions.account_level else None,
+            properties=parsed.properties,
+        )
+        return self._result(entity_id, features, as_of_ms, unknown)
+
+    def score_features(self, entity_id: str, features: Mapping[str, Any]) -> EntityScore:
+        """Score a ready feature dict; missing `hours_*` mean "never", others are required."""
+        if not isinstance(entity_id, str) or not entity_id.strip():
+            raise InvalidInput("entity_id", "a non-empty id is required")
+        names = self.scorer.bundle.feature_names
+        unknown = sorted(set(features) - set(names))
+        if unknown:
+            raise InvalidInput(f"features.{unknown[0]}", "not a feature of this model")
+        vector = np.empty(len(names))
+        for position, name in enumerate(names):
+            value = features.get(name)
+            if value is None:
+                if "hours" not in name:
+                    raise InvalidInput(f"features.{name}", "required")
+                vector[position] = np.nan
+                continue
+            vector[position] = _number(value, f"features.{name}")
+        return self._result(entity_id, vector, _now_ms(), [])

@@ -1,0 +1,62 @@
+"""`pql score`: batch-score every entity of a spec's data into a CRM-ready file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from features.cli import SpecOption, check_output, console, load_checked, parse_as_of, write_frame
+
+
+def score_command(
+    spec: SpecOption,
+    out: Annotated[Path, typer.Option(help="Leads file: .csv or .parquet.")] = Path("leads.csv"),
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Score at this time ('now' or ISO 8601).")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="MLflow model URI (default: models:/pql-<product>@champion)."),
+    ] = None,
+) -> None:
+    """Score every entity with probability, tier, PQL flag and reasons (rows in = rows out)."""
+    from serving.batch import score_dataset
+    from serving.registry import champion_uri, load_model
+    from serving.scoring import Scorer
+
+    check_output(out)
+    moment = parse_as_of(as_of)
+    dataset = load_checked(spec)
+    loaded = load_model(model or champion_uri(dataset.spec.product))
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("scoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("entities", total=None)
+        batch = score_dataset(
+            Scorer(loaded.bundle),
+            dataset,
+            moment,
+            model_version=loaded.version,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    write_frame(batch.leads, out)
+    leads = batch.leads
+    scored = batch.scored
+    console.print(
+        f"{len(leads):,} entities in, {len(leads):,} rows out: {len(scored):,} scored "
+        f"({int(scored['is_pql'].sum()):,} PQLs, tiers "
+        + ", ".join(f"{k} {v:,}" for k, v in scored["tier"].value_counts().items())
+        + f") in {time.perf_counter() - started:.1f}s with model v{loaded.version} -> {out}"
+    )
+    for reason, count in leads["not_scored_reason"].dropna().value_counts().items():
+        console.print(f"  not scored: {reason}: {count:,}")
