@@ -105,8 +105,10 @@ class _ParsedEvents:
 
 
 def _parse_events(
-    events: Sequence[Mapping[str, Any]], property_columns: Sequence[str], as_of_ms: int
+    events: Sequence[Mapping[str, Any]], property_columns: Sequence[str]
 ) -> _ParsedEvents:
+    """Events later than `as_of` are fine (ignored by the features); later than now is not."""
+    latest_ms = _now_ms() + FUTURE_TOLERANCE_MS
     names, times, sessions, users = [], [], [], []
     properties: dict[str, list[float]] = {name: [] for name in property_columns}
     for position, event in enumerate(events):
@@ -115,10 +117,8 @@ def _parse_events(
         if not isinstance(name, str) or not name.strip():
             raise InvalidInput(f"{where}.event", "an event name (non-empty text) is required")
         moment = to_epoch_ms(event.get("timestamp"), f"{where}.timestamp")
-        if moment > as_of_ms + FUTURE_TOLERANCE_MS:
-            raise InvalidInput(
-                f"{where}.timestamp", f"{_iso(moment)} is in the future (as_of {_iso(as_of_ms)})"
-            )
+        if moment > latest_ms:
+            raise InvalidInput(f"{where}.timestamp", f"{_iso(moment)} is in the future")
         names.append(name)
         times.append(moment)
         sessions.append(event.get("session_id"))
@@ -189,7 +189,7 @@ class EntityScorer:
         as_of_ms = _now_ms() if as_of is None else to_epoch_ms(as_of, "as_of")
         if as_of_ms > _now_ms() + FUTURE_TOLERANCE_MS:
             raise InvalidInput("as_of", f"{_iso(as_of_ms)} is in the future")
-        parsed = _parse_events(events, self.definitions.property_columns, as_of_ms)
+        parsed = _parse_events(events, self.definitions.property_columns)
         if signup_at is not None:
             signup_ms = to_epoch_ms(signup_at, "signup_at")
         elif len(parsed.time_ms):

@@ -147,6 +147,8 @@ class ReasonWriter:
             "value": _count(self._value(values, prop)) if prop else "n/a",
         }
         template = action.reason or "{action}: {count} times"
+        if positive and not count:  # e.g. no support tickets: absence is what helps
+            return count, f"No {fields['action']} so far"
         if positive:
             measure = _main_measure(template)
             value = get(measure)

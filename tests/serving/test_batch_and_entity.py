@@ -1,0 +1,133 @@
+"""Batch scoring accounts for every entity; one-entity scoring validates and agrees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.frames import epoch_ms
+from features.pipeline import live_features
+from serving.batch import LEAD_COLUMNS, score_dataset
+from serving.entity import EntityScorer, InvalidInput
+from serving.scoring import Scorer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def scorer(trained) -> Scorer:
+    return Scorer(trained.result.bundle)
+
+
+def _mid_data(trained) -> pd.Timestamp:
+    entities = trained.dataset.entities
+    return entities["signup_at"].quantile(0.8).ceil("D")
+
+
+def test_rows_in_equal_rows_out_with_reasons(trained, scorer) -> None:
+    as_of = _mid_data(trained)
+    batch = score_dataset(scorer, trained.dataset, as_of, model_version="7")
+    leads = batch.leads
+    assert list(leads.columns) == list(LEAD_COLUMNS)
+    assert len(leads) == len(trained.dataset.entities)
+    assert set(leads["entity_id"]) == set(trained.dataset.entities["entity_id"])
+    scored = batch.scored
+    assert len(scored) > 0
+    assert scored.loc[scored["is_pql"].astype(bool), "reason_1"].notna().all()
+    assert (np.diff(scored["probability"].to_numpy()) <= 0).all()
+    unscored = leads[leads["status"] != "scored"]
+    assert unscored["not_scored_reason"].notna().all()
+    assert set(unscored["not_scored_reason"]) <= {
+        "already converted before as_of",
+        "signed up after as_of",
+        "trial ended before as_of",
+    }
+    assert (leads["model_version"] == "7").all()
+
+
+def _events_of(trained, entity_id: str) -> list[dict]:
+    """One user's events as an HTTP request carries them (epoch ms, nulls as None)."""
+    events = trained.dataset.events
+    own = events[events["user_id"] == entity_id]
+    return [
+        {
+            "event": str(name),
+            "timestamp": int(moment),
+            "session_id": int(session),
+            "properties": {"bytes": None if pd.isna(size) else float(size)},
+        }
+        for name, moment, session, size in zip(
+            own["event"], epoch_ms(own["timestamp"]), own["session_id"], own["bytes"], strict=True
+        )
+    ]
+
+
+def test_single_entity_from_raw_events_equals_batch(trained, scorer) -> None:
+    as_of = _mid_data(trained)
+    frame, _ = live_features(trained.dataset, as_of)
+    batch = scorer.score_frame(frame, with_reasons=False).set_index("entity_id")
+    single = EntityScorer(scorer)
+    for entity_id, signup in frame[["entity_id", "signup_at"]].head(15).itertuples(index=False):
+        events = _events_of(trained, entity_id)
+        result = single.score_events(
+            entity_id, events, as_of=as_of.isoformat(), signup_at=signup.isoformat()
+        )
+        assert result.probability == pytest.approx(batch.loc[entity_id, "probability"], abs=1e-12)
+        assert result.tier == batch.loc[entity_id, "tier"]
+
+
+def test_unknown_events_are_ignored_and_listed(scorer) -> None:
+    single = EntityScorer(scorer)
+    known = single.score_events(
+        "u",
+        [{"event": "pricing_viewed", "timestamp": "2026-03-01T10:00:00Z"}],
+        as_of="2026-03-02T10:00:00Z",
+    )
+    mixed = single.score_events(
+        "u",
+        [
+            {"event": "pricing_viewed", "timestamp": "2026-03-01T10:00:00Z"},
+            {"event": "made_up_event", "timestamp": "2026-03-01T11:00:00Z"},
+        ],
+        as_of="2026-03-02T10:00:00Z",
+    )
+    assert mixed.unknown_events == ["made_up_event"]
+    assert known.unknown_events == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"events": [{"event": "x", "timestamp": "soon"}]}, "events[0].timestamp"),
+        ({"events": [{"event": "", "timestamp": 1}]}, "events[0].event"),
+        ({"events": [{"event": "x", "timestamp": "2999-01-01T00:00:00Z"}]}, "events[0].timestamp"),
+        ({"events": [{"event": "x", "timestamp": float("nan")}]}, "events[0].timestamp"),
+        ({"events": [], "as_of": "2999-01-01"}, "as_of"),
+        ({"events": []}, "signup_at"),
+        (
+            {
+                "events": [
+                    {"event": "file_uploaded", "timestamp": 1, "properties": {"bytes": "big"}}
+                ]
+            },
+            "events[0].properties.bytes",
+        ),
+    ],
+)
+def test_bad_input_names_the_field(scorer, kwargs, field) -> None:
+    with pytest.raises(InvalidInput) as error:
+        EntityScorer(scorer).score_events("u1", **kwargs)
+    assert error.value.field == field
+
+
+def test_feature_dict_validation(scorer) -> None:
+    single = EntityScorer(scorer)
+    names = scorer.bundle.feature_names
+    features = {n: 0.0 for n in names if "hours" not in n}
+    assert 0 <= single.score_features("u", features).probability <= 1
+    with pytest.raises(InvalidInput, match="not a feature"):
+        single.score_features("u", {**features, "bogus": 1})
+    with pytest.raises(InvalidInput) as error:
+        single.score_features("u", {**features, "events_count": float("inf")})
+    assert error.value.field == "features.events_count"
