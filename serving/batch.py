@@ -78,12 +78,12 @@ def score_feature_rows(
 ) -> pd.DataFrame:
     """Scores and reason texts for feature rows, chunk by chunk, best first."""
     features = frame[list(scorer.bundle.feature_names)].to_numpy(np.float64)
-    parts = [pd.DataFrame(columns=["probability"])]
+    parts = []
     for start in range(0, len(frame), CHUNK_ROWS):
         parts.append(pd.DataFrame(_score_chunk(scorer, features[start : start + CHUNK_ROWS])))
         if progress is not None:
             progress(min(start + CHUNK_ROWS, len(frame)), len(frame))
-    scored = pd.concat(parts, ignore_index=True)
+    scored = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"probability": []})
     scored.insert(0, "entity_id", frame["entity_id"].to_numpy())
     scored.insert(1, "account_id", frame["account_id"].to_numpy())
     scored.insert(2, "status", "scored")
