@@ -343,30 +343,45 @@ def feature_matrix(
     names = definitions.names
     out = np.empty((len(names), len(rows.entity)), dtype=np.float64)
     chunks = max(1, -(-len(events.entity) // max_chunk_events))
+    if chunks == 1:
+        columns = compute_features(definitions, events, rows, n_entities)
+        for position, name in enumerate(names):
+            out[position] = columns[name]
+        return out
+    # One O(n) radix sort by chunk number makes every chunk a contiguous slice, instead
+    # of scanning the whole log once per chunk.
     edges = np.linspace(0, n_entities, chunks + 1).round().astype(np.int64)
-    for lo, hi in itertools.pairwise(edges):
-        if chunks == 1:
-            sub_events, sub_rows, row_idx = events, rows, slice(None)
-        else:
-            row_idx = np.flatnonzero((rows.entity >= lo) & (rows.entity < hi))
-            if len(row_idx) == 0:
-                continue
-            sub_events = _take_events(events, (events.entity >= lo) & (events.entity < hi), lo)
-            sub_rows = QueryRows(
-                entity=rows.entity[row_idx] - lo,
-                signup_ms=rows.signup_ms[row_idx],
-                as_of_ms=rows.as_of_ms[row_idx],
-                stop_ms=rows.stop_ms[row_idx],
-            )
+    event_order, event_starts = _group_by_chunk(events.entity, edges)
+    row_order, row_starts = _group_by_chunk(rows.entity, edges)
+    for chunk, (lo, hi) in enumerate(itertools.pairwise(edges)):
+        row_idx = row_order[row_starts[chunk] : row_starts[chunk + 1]]
+        if len(row_idx) == 0:
+            continue
+        sub_events = _take_events(
+            events, event_order[event_starts[chunk] : event_starts[chunk + 1]], int(lo)
+        )
+        sub_rows = QueryRows(
+            entity=rows.entity[row_idx] - lo,
+            signup_ms=rows.signup_ms[row_idx],
+            as_of_ms=rows.as_of_ms[row_idx],
+            stop_ms=rows.stop_ms[row_idx],
+        )
         columns = compute_features(definitions, sub_events, sub_rows, int(hi - lo))
         for position, name in enumerate(names):
             out[position, row_idx] = columns[name]
     return out
 
 
-def _take_events(events: EventArrays, mask: np.ndarray, entity_offset: int) -> EventArrays:
-    idx = np.flatnonzero(mask)
+def _group_by_chunk(entity: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ordered by entity chunk, and where each chunk starts (codes -1: chunk 0)."""
+    chunk = np.searchsorted(edges[1:], entity, side="right").astype(np.int16)
+    order = np.argsort(chunk, kind="stable")  # radix sort for 16-bit keys
+    starts = np.zeros(len(edges), dtype=np.int64)
+    np.cumsum(np.bincount(chunk, minlength=len(edges) - 1), out=starts[1:])
+    return order, starts
 
+
+def _take_events(events: EventArrays, idx: np.ndarray, entity_offset: int) -> EventArrays:
     def take(values: np.ndarray | None) -> np.ndarray | None:
         return None if values is None else values[idx]
 
