@@ -58,6 +58,18 @@ def load_checked(spec_path: Path, *, strict: bool = True) -> Dataset:
         return load_dataset(spec, strict=strict)
 
 
+def progress_bar(label: str) -> Progress:
+    """The one progress bar style of every long-running command."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
 def simulate_command(
     users: Annotated[int, typer.Option(help="Number of trial users to simulate.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 7,
@@ -69,14 +81,7 @@ def simulate_command(
     from features.simulator import simulate
 
     started = time.perf_counter()
-    with Progress(
-        TextColumn("simulating"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
+    with progress_bar("simulating") as progress:
         task = progress.add_task("users", total=users)
         summary = simulate(
             users, seed, out, progress=lambda done: progress.update(task, completed=done)

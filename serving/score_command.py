@@ -7,9 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from features.cli import SpecOption, check_output, console, load_checked, parse_as_of, write_frame
+from features.cli import (
+    SpecOption,
+    check_output,
+    console,
+    load_checked,
+    parse_as_of,
+    progress_bar,
+    write_frame,
+)
 
 
 def score_command(
@@ -33,14 +40,7 @@ def score_command(
     dataset = load_checked(spec)
     loaded = load_model(model or champion_uri(dataset.spec.product))
     started = time.perf_counter()
-    with Progress(
-        TextColumn("scoring"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with progress_bar("scoring") as bar:
         task = bar.add_task("entities", total=None)
         batch = score_dataset(
             Scorer(loaded.bundle),
