@@ -11,6 +11,12 @@ from serving.bundle import ModelBundle
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
+class ModelLoadError(PqlError):
+    """The tracking store or the registered model cannot be reached (exit code 6)."""
+
+    exit_code = 6
+
+
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
@@ -37,7 +43,10 @@ def load_model(uri: str) -> LoadedModel:
     try:
         model = mlflow.pyfunc.load_model(uri)
     except Exception as exc:  # MLflow raises many types; the user needs one message
-        raise PqlError(f"cannot load model {uri!r} from {tracking_uri()}: {exc}") from None
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelLoadError(
+            f"cannot load model {uri!r} from {tracking_uri()}: {first_line}"
+        ) from None
     name = version = None
     if uri.startswith("models:/"):
         name, _, ref = uri.removeprefix("models:/").partition("@")

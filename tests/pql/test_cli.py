@@ -130,3 +130,26 @@ def test_bad_as_of_and_output_suffix(project, monkeypatch, capsys):
     assert code == 2 and "--as-of" in out
     code, out = run(["features", "--spec", spec, "--out", "f.txt"], monkeypatch, capsys)
     assert code == 3 and ".parquet or .csv" in out
+
+
+@pytest.mark.slow
+def test_score_writes_one_row_per_entity(trained, tmp_path, monkeypatch, capsys):
+    from training.tracking import log_and_register, open_tracking
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    log_and_register(open_tracking(), trained.dataset, trained.result)
+    spec = str(trained.folder / "pql.yaml")
+    as_of = trained.dataset.entities["signup_at"].quantile(0.7).isoformat()
+    out = tmp_path / "leads.csv"
+    code, text = run(
+        ["score", "--spec", spec, "--as-of", as_of, "--out", str(out)], monkeypatch, capsys
+    )
+    assert code == 0, text
+    leads = pd.read_csv(out)
+    assert len(leads) == len(trained.dataset.entities)
+    assert "rows out" in text and "not scored" in text
+    code, text = run(
+        ["score", "--spec", spec, "--model", "models:/pql-nope@champion"], monkeypatch, capsys
+    )
+    assert code == 6 and "pql-nope" in text
