@@ -157,9 +157,16 @@ def _with_ids(rows: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([rows[list(ROW_ID_COLUMNS)], features], axis=1)
 
 
-def features_for_rows(dataset: Dataset, rows: pd.DataFrame) -> pd.DataFrame:
-    """Id columns plus features for any rows (entity_id, as_of, signup_at, converted_at)."""
-    return _with_ids(rows, build_features(dataset.definitions, dataset.events, rows))
+def features_for_rows(
+    dataset: Dataset, rows: pd.DataFrame, definitions: FeatureDefinitions | None = None
+) -> pd.DataFrame:
+    """Id columns plus features for any rows (entity_id, as_of, signup_at, converted_at).
+
+    `definitions` defaults to the data set's spec; scoring passes the model's own, so a
+    model always gets exactly the features it was trained on.
+    """
+    chosen = definitions or dataset.definitions
+    return _with_ids(rows, build_features(chosen, dataset.events, rows))
 
 
 def training_features(dataset: Dataset) -> tuple[pd.DataFrame, SnapshotRows]:
@@ -170,7 +177,9 @@ def training_features(dataset: Dataset) -> tuple[pd.DataFrame, SnapshotRows]:
     return features_for_rows(dataset, snapshots.rows), snapshots
 
 
-def live_features(dataset: Dataset, as_of: pd.Timestamp) -> tuple[pd.DataFrame, LiveRows]:
+def live_features(
+    dataset: Dataset, as_of: pd.Timestamp, definitions: FeatureDefinitions | None = None
+) -> tuple[pd.DataFrame, LiveRows]:
     """Features at one `as_of` for every entity that can be scored then."""
     live = live_rows(dataset.entities, as_of)
-    return features_for_rows(dataset, live.rows), live
+    return features_for_rows(dataset, live.rows, definitions), live

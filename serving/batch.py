@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from features.errors import PqlError
 from features.pipeline import Dataset, live_features
 from serving.scoring import Scorer
 
@@ -99,7 +100,13 @@ def score_dataset(
     progress: Callable[[int, int], None] | None = None,
 ) -> BatchScores:
     """Score all entities at `as_of`; `progress(done, total)` after each chunk."""
-    frame, live = live_features(dataset, as_of)
+    bundle = scorer.bundle
+    if bundle.spec.entity != dataset.spec.entity:
+        raise PqlError(
+            f"the model scores {bundle.spec.entity}s but the spec's entity is "
+            f"{dataset.spec.entity!r}: use a model trained with this spec"
+        )
+    frame, live = live_features(dataset, as_of, bundle.definitions)
     scored = score_feature_rows(scorer, frame, progress)
     not_scored = live.not_scored.rename(columns={"reason": "not_scored_reason"}).assign(
         status="not scored"

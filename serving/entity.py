@@ -47,6 +47,7 @@ class EntityScore:
     tier: str
     is_pql: bool
     as_of: str
+    model_version: str | None
     reasons: list[Reason]
     negative_reasons: list[Reason]
     unknown_events: list[str] = field(default_factory=list)
@@ -153,8 +154,9 @@ def _number(value: Any, field_name: str) -> float:
 class EntityScorer:
     """Scores single entities for the HTTP service and the Python API."""
 
-    def __init__(self, scorer: Scorer) -> None:
+    def __init__(self, scorer: Scorer, model_version: str | None = None) -> None:
         self.scorer = scorer
+        self.model_version = model_version
         self.definitions = scorer.bundle.definitions
         self.known_events = set(self.definitions.vocabulary)
         self.conversion_event = scorer.bundle.spec.label.conversion_event
@@ -169,6 +171,7 @@ class EntityScorer:
             tier=str(scores.tier[0]),
             is_pql=bool(scores.is_pql[0]),
             as_of=_iso(as_of_ms),
+            model_version=self.model_version,
             reasons=positive,
             negative_reasons=negative,
             unknown_events=unknown,

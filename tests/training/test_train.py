@@ -64,7 +64,11 @@ def test_same_data_and_seed_give_identical_metrics(trained) -> None:
 def _with_conversions(dataset: Dataset, converted_at: pd.Series) -> Dataset:
     entities = dataset.entities.assign(converted_at=converted_at.array)
     return Dataset(
-        dataset.spec, dataset.definitions, dataset.events, entities, dataset.data_end,
+        dataset.spec,
+        dataset.definitions,
+        dataset.events,
+        entities,
+        dataset.data_end,
         dataset.quality,
     )
 
@@ -87,3 +91,20 @@ def test_too_few_positives_is_a_clear_error(trained) -> None:
     converted[~converted.index.isin(keep)] = pd.NaT
     with pytest.raises(TrainingDataError, match="at least 50 are needed"):
         train_model(_with_conversions(trained.dataset, converted))
+
+
+def test_no_eligible_rows_is_a_clear_error(trained) -> None:
+    dataset = trained.dataset
+    spec = dataset.spec.model_copy(
+        update={"label": dataset.spec.label.model_copy(update={"horizon_days": 365})}
+    )
+    short = Dataset(
+        spec,
+        dataset.definitions,
+        dataset.events,
+        dataset.entities,
+        dataset.data_end,
+        dataset.quality,
+    )
+    with pytest.raises(TrainingDataError, match="no labelled snapshot rows"):
+        train_model(short)
