@@ -162,6 +162,14 @@ class PqlThreshold(_Strict):
         return self
 
 
+class RuleSpec(_Strict):
+    """A rule-based PQL condition over features (parsed safely by `features.rules`)."""
+
+    name: Annotated[str, Field(min_length=1)]
+    when: Annotated[str, Field(min_length=1)]
+    reason: str | None = None
+
+
 class FeatureSettings(_Strict):
     session_gap_minutes: Annotated[float, Field(gt=0)] = 30.0
 
@@ -193,6 +201,7 @@ class Spec(_Strict):
     ]
     actions: Annotated[dict[str, Action], Field(min_length=1)]
     pql: PqlThreshold = PqlThreshold(top_percent=10)
+    rules: list[RuleSpec] = Field(default_factory=list)
     features: FeatureSettings = FeatureSettings()
     model: ModelSettings = ModelSettings()
 
@@ -287,7 +296,23 @@ def parse_spec(raw: Any, *, source: str = "<spec>", base_dir: Path | None = None
     except ValidationError as exc:
         problems = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
         raise SpecError(f"{source}: invalid spec\n{problems}") from None
+    _check_rules(spec, source)
     return _resolve_paths(spec, base_dir) if base_dir is not None else spec
+
+
+def _check_rules(spec: Spec, source: str) -> None:
+    """Rules may only read features this spec defines; say which rule and key is wrong."""
+    if not spec.rules:
+        return
+    from features.definitions import FeatureDefinitions
+    from features.rules import RuleError, parse_rule
+
+    names = FeatureDefinitions.from_spec(spec).names
+    for position, rule in enumerate(spec.rules):
+        try:
+            parse_rule(rule.when, names)
+        except RuleError as exc:
+            raise SpecError(f"{source}: key 'rules.{position}.when': {exc}") from None
 
 
 def _resolve_paths(spec: Spec, base_dir: Path) -> Spec:
