@@ -17,6 +17,7 @@ import pandas as pd
 
 from features.errors import PqlError
 from features.pipeline import Dataset, live_features
+from features.rules import parse_rule
 from serving.scoring import Scorer
 
 CHUNK_ROWS = 20_000
@@ -108,11 +109,18 @@ def score_dataset(
         )
     frame, live = live_features(dataset, as_of, bundle.definitions)
     scored = score_feature_rows(scorer, frame, progress)
-    not_scored = live.not_scored.rename(columns={"reason": "not_scored_reason"}).assign(
+    return _leads(scored, live.not_scored, as_of, model_version)
+
+
+def _leads(
+    scored: pd.DataFrame, not_scored: pd.DataFrame, as_of: pd.Timestamp, version: str | None
+) -> BatchScores:
+    """Scored rows (best first) then the unscored ones with their reason: rows in = out."""
+    unscored = not_scored.rename(columns={"reason": "not_scored_reason"}).assign(
         status="not scored"
     )
-    leads = pd.concat([scored, not_scored], ignore_index=True)
-    leads["model_version"] = model_version
+    leads = pd.concat([scored, unscored], ignore_index=True)
+    leads["model_version"] = version
     leads["as_of"] = as_of
     leads["scored_at"] = pd.Timestamp(datetime.now(tz=UTC))
     for column in LEAD_COLUMNS:
@@ -122,3 +130,36 @@ def score_dataset(
     leads["score"] = leads["score"].astype("Int64")
     leads["is_pql"] = leads["is_pql"].astype("boolean")
     return BatchScores(leads=leads[list(LEAD_COLUMNS)], as_of=as_of)
+
+
+def score_dataset_with_rules(dataset: Dataset, as_of: pd.Timestamp) -> BatchScores:
+    """PQLs from the spec's rules alone, no model: same columns, reasons = rules met.
+
+    A PQL meets at least one rule (tier hot, else cold); the 0-100 score is the share of
+    rules met; there is no probability without a model, so that column stays empty.
+    """
+    rules = dataset.spec.rules
+    if not rules:
+        raise PqlError("the spec defines no rules (add a 'rules' list, or run pql triggers)")
+    names = dataset.definitions.names
+    parsed = [parse_rule(rule.when, names) for rule in rules]
+    frame, live = live_features(dataset, as_of)
+    columns = {name: frame[name].to_numpy() for name in names}
+    met = np.column_stack([rule(columns) for rule in parsed]) if len(frame) else np.zeros((0, 1))
+    labels = [rule.reason or f"{rule.name}: {rule.when}" for rule in rules]
+    texts = [[labels[i] for i in np.flatnonzero(row)] for row in met]
+    scored = pd.DataFrame(
+        {
+            "entity_id": frame["entity_id"].to_numpy(),
+            "account_id": frame["account_id"].to_numpy(),
+            "status": "scored",
+            "probability": np.nan,
+            "score": np.round(100 * met.sum(axis=1) / len(rules)).astype(np.int64),
+            "tier": np.where(met.any(axis=1), "hot", "cold"),
+            "is_pql": met.any(axis=1),
+            "reason_1": [t[0] if t else None for t in texts],
+            "reason_2": [t[1] if len(t) > 1 else None for t in texts],
+            "reason_3": [t[2] if len(t) > 2 else None for t in texts],
+        }
+    ).sort_values("score", ascending=False, kind="stable")
+    return _leads(scored, live.not_scored, as_of, "rules")

@@ -29,17 +29,25 @@ def score_command(
         str | None,
         typer.Option(help="MLflow model URI (default: models:/pql-<product>@champion)."),
     ] = None,
+    rules: Annotated[
+        bool, typer.Option("--rules", help="Score with the spec's rules only, no model.")
+    ] = False,
 ) -> None:
     """Score every entity with probability, tier, PQL flag and reasons (rows in = rows out)."""
-    from serving.batch import score_dataset
+    from serving.batch import score_dataset, score_dataset_with_rules
     from serving.registry import champion_uri, load_model
     from serving.scoring import Scorer
 
     check_output(out)
     moment = parse_as_of(as_of)
     dataset = load_checked(spec)
-    loaded = load_model(model or champion_uri(dataset.spec.product))
     started = time.perf_counter()
+    if rules:
+        batch = score_dataset_with_rules(dataset, moment)
+        write_frame(batch.leads, out)
+        _summary(batch, "the spec's rules", out, started)
+        return
+    loaded = load_model(model or champion_uri(dataset.spec.product))
     with progress_bar("scoring") as bar:
         task = bar.add_task("entities", total=None)
         batch = score_dataset(
@@ -50,13 +58,16 @@ def score_command(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     write_frame(batch.leads, out)
-    leads = batch.leads
-    scored = batch.scored
+    _summary(batch, f"model v{loaded.version}", out, started)
+
+
+def _summary(batch, scorer_name: str, out: Path, started: float) -> None:
+    leads, scored = batch.leads, batch.scored
     console.print(
         f"{len(leads):,} entities in, {len(leads):,} rows out: {len(scored):,} scored "
         f"({int(scored['is_pql'].sum()):,} PQLs, tiers "
         + ", ".join(f"{k} {v:,}" for k, v in scored["tier"].value_counts().items())
-        + f") in {time.perf_counter() - started:.1f}s with model v{loaded.version} -> {out}"
+        + f") in {time.perf_counter() - started:.1f}s with {scorer_name} -> {out}"
     )
     for reason, count in leads["not_scored_reason"].dropna().value_counts().items():
         console.print(f"  not scored: {reason}: {count:,}")

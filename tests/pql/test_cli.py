@@ -153,3 +153,21 @@ def test_score_writes_one_row_per_entity(trained, tmp_path, monkeypatch, capsys)
         ["score", "--spec", spec, "--model", "models:/pql-nope@champion"], monkeypatch, capsys
     )
     assert code == 6 and "pql-nope" in text
+
+
+def test_score_with_rules_needs_no_model(project, monkeypatch, capsys):
+    spec = dict(
+        SPEC,
+        rules=[{"name": "intent", "when": "view_pricing_count >= 1", "reason": "Viewed pricing"}],
+    )
+    (project / "pql.yaml").write_text(yaml.safe_dump(spec))
+    out = project / "rules.csv"
+    args = ["score", "--spec", str(project / "pql.yaml"), "--rules"]
+    code, text = run(
+        [*args, "--as-of", "2026-03-03T00:00:00Z", "--out", str(out)], monkeypatch, capsys
+    )
+    assert code == 0, text
+    leads = pd.read_csv(out).set_index("entity_id")
+    assert len(leads) == 2
+    assert leads.loc["u1", "is_pql"] and leads.loc["u1", "reason_1"] == "Viewed pricing"
+    assert not leads.loc["u2", "is_pql"] and leads.loc["u2", "model_version"] == "rules"
