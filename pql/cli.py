@@ -16,6 +16,7 @@ from rich.console import Console
 from features import cli as features_cli
 from features.errors import PqlError
 from pql.demo import demo_command
+from serving import cli as serving_cli
 from serving.score_command import score_command
 from training import cli as training_cli
 
@@ -29,6 +30,7 @@ app = typer.Typer(
 features_cli.register(app)
 training_cli.register(app)
 app.command("score")(score_command)
+serving_cli.register(app)
 app.command("demo")(demo_command)
 
 _stderr = Console(stderr=True)

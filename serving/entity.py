@@ -27,6 +27,7 @@ EPOCH_MS_FROM = 100_000_000_000
 FUTURE_TOLERANCE_MS = 5 * 60 * 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MILLISECOND = timedelta(milliseconds=1)
+LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: beyond it no date exists
 
 
 class InvalidInput(PqlError):
@@ -60,7 +61,8 @@ def to_epoch_ms(value: Any, field_name: str) -> int:
     if isinstance(value, int | float):
         if not math.isfinite(value):
             raise InvalidInput(field_name, f"{value} is not a time")
-        return int(value if abs(value) >= EPOCH_MS_FROM else value * 1000)
+        ms = int(value if abs(value) >= EPOCH_MS_FROM else value * 1000)
+        return _in_range(ms, value, field_name)
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -73,19 +75,29 @@ def to_epoch_ms(value: Any, field_name: str) -> int:
             parsed = datetime.fromisoformat(text)
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=UTC)
-            return (parsed - EPOCH) // MILLISECOND
-        except ValueError:
+            return _in_range((parsed - EPOCH) // MILLISECOND, value, field_name)
+        except (ValueError, OverflowError):
             pass
         try:
             stamp = pd.Timestamp(text)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             stamp = None
         if stamp is None or pd.isna(stamp):
             raise InvalidInput(field_name, f"cannot read {value!r} as a time (use ISO 8601)")
         if stamp.tzinfo is None:
             stamp = stamp.tz_localize("UTC")
-        return int(stamp.value // 1_000_000)
+        try:
+            ms = int(stamp.as_unit("ms").value)
+        except (OverflowError, ValueError):
+            raise InvalidInput(field_name, f"{value!r} is outside 1970..9999") from None
+        return _in_range(ms, value, field_name)
     raise InvalidInput(field_name, f"expected a time, got {type(value).__name__}")
+
+
+def _in_range(ms: int, value: Any, field_name: str) -> int:
+    if not 0 <= ms <= LATEST_MS:
+        raise InvalidInput(field_name, f"{value!r} is outside 1970..9999")
+    return ms
 
 
 def _iso(ms: int) -> str:

@@ -17,6 +17,18 @@ class ModelLoadError(PqlError):
     exit_code = 6
 
 
+def redacted(uri: str) -> str:
+    """The URI without a password, for messages and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
@@ -45,7 +57,7 @@ def load_model(uri: str) -> LoadedModel:
     except Exception as exc:  # MLflow raises many types; the user needs one message
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelLoadError(
-            f"cannot load model {uri!r} from {tracking_uri()}: {first_line}"
+            f"cannot load model {uri!r} from {redacted(tracking_uri())}: {first_line}"
         ) from None
     name = version = None
     if uri.startswith("models:/"):

@@ -33,7 +33,7 @@ import serving
 from features.errors import PqlError
 from features.pipeline import Dataset
 from serving.pyfunc import BUNDLE_ARTIFACT, PqlModel
-from serving.registry import tracking_uri
+from serving.registry import redacted, tracking_uri
 from serving.scoring import Scorer
 from training import plots
 from training.gate import GateDecision, decide
@@ -69,7 +69,7 @@ def open_tracking() -> MlflowClient:
         client.search_experiments(max_results=1)
     except Exception as exc:
         raise TrackingError(
-            f"cannot open the MLflow tracking store {uri!r} (MLFLOW_TRACKING_URI): "
+            f"cannot open the MLflow tracking store {redacted(uri)!r} (MLFLOW_TRACKING_URI): "
             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         ) from None
     return client

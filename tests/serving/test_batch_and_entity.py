@@ -131,3 +131,11 @@ def test_feature_dict_validation(scorer) -> None:
     with pytest.raises(InvalidInput) as error:
         single.score_features("u", {**features, "events_count": float("inf")})
     assert error.value.field == "features.events_count"
+
+
+@pytest.mark.parametrize("value", ["-2026-01-01", "1e308", "99999999999999999999", 2.05e16, -5])
+def test_times_outside_the_calendar_are_invalid_input(value) -> None:
+    from serving.entity import to_epoch_ms
+
+    with pytest.raises(InvalidInput, match=r"outside 1970\.\.9999"):
+        to_epoch_ms(value, "events[0].timestamp")

@@ -1,0 +1,95 @@
+"""`pql serve`: the HTTP scoring service, serving the registry's champion.
+
+BentoML, MLflow and the model load inside the command: `pql --help` should not pay
+seconds of imports it does not use.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from typing import Annotated
+
+import typer
+
+from features.errors import UsageError
+
+# One line per paragraph: the help screen wraps them itself.
+HELP = "\n\n".join(
+    [
+        "Serve the registry champion over HTTP: POST /score and /score_batch, GET /model.",
+        "The model is resolved once at start (alias -> version) and every worker serves "
+        "that version: restart to serve a newly promoted champion. OpenAPI at /docs.json; "
+        "health at /livez and /readyz, Prometheus metrics at /metrics.",
+        "Environment: MLFLOW_TRACKING_URI (default sqlite:///mlflow.db); PQL_MODEL_NAME "
+        "(e.g. pql-simulated; default: the only pql-* model registered); PQL_MODEL_ALIAS "
+        "(default champion); PQL_MODEL_URI (any MLflow model URI, overrides name and "
+        "alias); PQL_API_TOKEN (when set, /score, /score_batch and /model require "
+        "'Authorization: Bearer <token>'; health, metrics and /docs.json stay open).",
+    ]
+)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one line before BentoML starts, not with its traceback after."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            message = f"--host {host} --port {port}: cannot listen there ({exc.strerror})"
+            raise UsageError(message) from None
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def serve_command(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 3000,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; 0.0.0.0 for all interfaces.")
+    ] = "127.0.0.1",
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes, each with its own model.")
+    ] = 1,
+) -> None:
+    """Serve the registry champion over HTTP (help text: HELP)."""
+    from features.cli import console
+
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")  # no usage analytics calls
+    os.environ["PQL_WORKERS"] = str(workers)
+    _check_port(host, port)
+
+    import bentoml
+
+    from serving.registry import tracking_uri
+    from serving.service import PqlService, pin_version, registry_uri, shown_uri
+
+    with console.status("Finding the model in the registry ..."):
+        uri = pin_version(registry_uri())
+    os.environ["PQL_MODEL_URI"] = uri  # the workers load exactly this version
+    PqlService.config["workers"] = workers
+    token = "on" if os.environ.get("PQL_API_TOKEN") else "off"
+    console.print(
+        f"Serving {uri} from {shown_uri(tracking_uri())} on http://{host}:{port} "
+        f"({workers} worker{'s' * (workers > 1)}, bearer token {token}); "
+        f"OpenAPI at /docs.json. Ctrl+C stops.",
+        highlight=False,
+    )
+    if token == "off" and not _is_loopback(host):
+        console.print(
+            f"[yellow]warning:[/] {host} is reachable from other machines and "
+            "PQL_API_TOKEN is not set: anyone who can reach the port can score and read /model."
+        )
+    bentoml.serve(PqlService, host=host, port=port, blocking=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Mount `pql serve` on the `pql` application."""
+    app.command("serve", help=HELP)(serve_command)
