@@ -24,16 +24,6 @@ REASON_PLACEHOLDERS = frozenset(
     {"count", "count_7d", "active_days", "hours_to_first", "days_since_last", "value", "action"}
 )
 
-CANONICAL_EVENT_COLUMNS = ("user_id", "event", "timestamp", "account_id", "session_id")
-CANONICAL_TRIAL_COLUMNS = (
-    "user_id",
-    "account_id",
-    "signup_at",
-    "converted_at",
-    "trial_end_at",
-    "plan",
-)
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
