@@ -264,6 +264,78 @@ def _property_aggregate(
     return np.where(present & np.isfinite(best), best, np.nan)
 
 
+class _Members:
+    """Per-member activity of accounts: every (row, member of the row's account) pair.
+
+    Account features need per-user counts before each row's cutoff ("how many members
+    were active this week", "the most engaged member's events"). The events are re-sorted
+    once by (entity, user, time); each row is paired with every user ever seen in its
+    account, and counts come from binary searches, as for whole entities. The pairs number
+    (rows per entity) x (users per entity), i.e. a few times the user count.
+    """
+
+    def __init__(self, log: _SortedLog, rows: QueryRows, hi_ms: np.ndarray) -> None:
+        user = log.user if log.user is not None else np.zeros(len(log.entity), np.int64)
+        user = user.astype(np.int64)
+        n_user_codes = int(user.max()) + 1 if len(user) else 1
+        pair_of_event = log.entity * n_user_codes + user
+        self.order = np.argsort(pair_of_event, kind="stable")  # keeps time order per pair
+        pair_keys, pair_code = np.unique(pair_of_event[self.order], return_inverse=True)
+        self.pair_code = pair_code.ravel().astype(np.int64)
+        self.span = log.span
+        if len(pair_keys) and self.span > _INT64_MAX // (len(pair_keys) + 1):
+            raise OverflowError("time range x account members too large for one pass")
+        self.key = self.pair_code * self.span + (log.time_ms[self.order] - log.t0)
+        self.t0 = log.t0
+        # Pairs are sorted by entity: each row takes the contiguous pairs of its entity.
+        pair_entity = pair_keys // n_user_codes
+        first = np.searchsorted(pair_entity, rows.entity, side="left")
+        last = np.searchsorted(pair_entity, rows.entity, side="right")
+        per_row = last - first
+        self.row = np.repeat(np.arange(len(rows.entity)), per_row)
+        starts = np.repeat(first - (np.cumsum(per_row) - per_row), per_row)
+        self.pair = starts + np.arange(len(self.row))
+        self.n_rows = len(rows.entity)
+        self.signup = rows.signup_ms[self.row]
+        self.hi = hi_ms[self.row]
+        self.week = np.maximum(self.signup, self.hi - WEEK_MS)
+
+    def _bounds(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def position(time_ms: np.ndarray) -> np.ndarray:
+            return np.searchsorted(key, self.pair * self.span + (time_ms - self.t0), side="left")
+
+        return position(self.signup), position(self.week), position(self.hi)
+
+    def _per_row(self, flags: np.ndarray) -> np.ndarray:
+        return np.bincount(self.row, weights=flags, minlength=self.n_rows).astype(np.int64)
+
+    def account_features(self, events_count: np.ndarray) -> dict[str, np.ndarray]:
+        lo, week, hi = self._bounds(self.key)
+        count, count_7d = hi - lo, hi - week
+        active = self._per_row(count > 0)
+        active_7d = self._per_row(count_7d > 0)
+        top = np.zeros(self.n_rows, dtype=np.int64)
+        np.maximum.at(top, self.row, count)
+        return {
+            "active_users": active,
+            "active_users_7d": active_7d,
+            "active_users_share_7d": np.where(active > 0, active_7d / np.maximum(active, 1), 0.0),
+            # A member is new this week when all their events so far fall in it.
+            "new_users_7d": self._per_row((count > 0) & (count == count_7d)),
+            "top_user_events_count": top,
+            "top_user_events_share": np.where(
+                events_count > 0, top / np.maximum(events_count, 1), 0.0
+            ),
+        }
+
+    def users_doing(self, log_positions: np.ndarray) -> np.ndarray:
+        """Distinct members with at least one of the given events (log positions)."""
+        member = np.zeros(len(self.order), dtype=bool)
+        member[log_positions] = True
+        lo, _, hi = self._bounds(self.key[member[self.order]])
+        return self._per_row(hi > lo)
+
+
 def compute_features(
     definitions: FeatureDefinitions, events: EventArrays, rows: QueryRows, n_entities: int
 ) -> dict[str, np.ndarray]:
@@ -295,10 +367,9 @@ def compute_features(
     out["longest_streak_days"] = _longest_streak(log, everything, rows, hi_ms)
     out["activity_trend_7d"] = _activity_trend(all_bounds.count_7d, all_bounds.week - prior_week)
     out["hours_since_last_event"] = since_last
-    if definitions.account_level:
-        user = log.user if log.user is not None else np.zeros(len(log.entity), np.int64)
-        users = _prefix(_first_occurrences(log.entity, user))
-        out["active_users"] = users[all_bounds.hi] - users[all_bounds.lo]
+    members = _Members(log, rows, hi_ms) if definitions.account_level else None
+    if members is not None:
+        out.update(members.account_features(out["events_count"]))
 
     vocabulary = definitions.vocabulary
     for action in definitions.actions:
@@ -322,6 +393,8 @@ def compute_features(
                 values[idx].astype(np.float64), log.entity[idx], action.aggregate, bounds
             )
         out["actions_breadth"] += bounds.count > 0
+        if members is not None:
+            out[f"{prefix}_users"] = members.users_doing(idx)
 
     return {name: out[name] for name in definitions.names}
 

@@ -29,8 +29,19 @@ ACTIVITY_FEATURES = (
     "activity_trend_7d",
     "hours_since_last_event",
 )
-#: Features only an account (a team of users) has.
-ACCOUNT_FEATURES = ("active_users",)
+#: Features only an account (a team of users) has: how many members use the product, how
+#: much of the team was active lately, whether it is growing, and whether activity rests
+#: on one champion (top user) or is spread across the team.
+ACCOUNT_FEATURES = (
+    "active_users",
+    "active_users_7d",
+    "active_users_share_7d",
+    "new_users_7d",
+    "top_user_events_count",
+    "top_user_events_share",
+)
+#: Per action, for accounts: how many distinct members did it ("3 of 5 members ...").
+ACCOUNT_ACTION_MEASURES = ("users",)
 
 WEEK_MS = 7 * 24 * 3600 * 1000
 
@@ -42,6 +53,7 @@ class ActionDefinition:
     property_column: str | None = None
     aggregate: str | None = None
     direction: Monotone = Monotone.increasing
+    account_level: bool = False
 
     @property
     def property_feature(self) -> str | None:
@@ -52,7 +64,8 @@ class ActionDefinition:
 
     @property
     def feature_names(self) -> tuple[str, ...]:
-        names = tuple(f"{self.name}_{measure}" for measure in ACTION_MEASURES)
+        measures = ACTION_MEASURES + (ACCOUNT_ACTION_MEASURES if self.account_level else ())
+        names = tuple(f"{self.name}_{measure}" for measure in measures)
         extra = self.property_feature
         return (*names, extra) if extra else names
 
@@ -74,6 +87,7 @@ class FeatureDefinitions:
                 property_column=action.property,
                 aggregate=action.aggregate,
                 direction=action.direction(),
+                account_level=spec.entity == "account",
             )
             for name, action in spec.actions.items()
         )
@@ -106,8 +120,9 @@ class FeatureDefinitions:
         """Feature -> +1 / -1 for count-like action features; others are unconstrained."""
         sign = {Monotone.increasing: 1, Monotone.decreasing: -1, Monotone.none: 0}
         directions = {}
+        measures = COUNT_MEASURES + (ACCOUNT_ACTION_MEASURES if self.account_level else ())
         for action in self.actions:
-            for measure in COUNT_MEASURES:
+            for measure in measures:
                 directions[f"{action.name}_{measure}"] = sign[action.direction]
         return directions
 

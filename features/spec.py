@@ -22,7 +22,14 @@ from features.errors import SpecError
 #: Placeholders a reason template may use; each is filled with the entity's own value.
 REASON_PLACEHOLDERS = frozenset(
     {"count", "count_7d", "active_days", "hours_to_first", "days_since_last", "value", "action"}
+    | {"users", "members"}
 )
+#: Placeholders only an account has: members who did the action, members seen so far.
+ACCOUNT_PLACEHOLDERS = frozenset({"users", "members"})
+
+
+def _placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
 class _Strict(BaseModel):
@@ -118,7 +125,7 @@ class Action(_Strict):
         if template is None:
             return template
         try:
-            names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+            names = _placeholders(template)
         except ValueError as exc:
             raise ValueError(f"template {template!r} is malformed: {exc}") from None
         unknown = names - REASON_PLACEHOLDERS
@@ -221,6 +228,15 @@ class Spec(_Strict):
             )
         if self.entity == "account" and self.data.events.columns.account_id is None:
             raise ValueError("entity 'account' needs 'data.events.columns.account_id'")
+        if self.entity == "user":
+            for name, action in self.actions.items():
+                for template in (action.reason, action.negative_reason):
+                    used = _placeholders(template or "") & ACCOUNT_PLACEHOLDERS
+                    if used:
+                        raise ValueError(
+                            f"action '{name}': placeholder(s) {sorted(used)} exist only for "
+                            "entity 'account' (members of a team)"
+                        )
         return self
 
     @property

@@ -30,6 +30,11 @@ ACTIVITY_GROUPS: dict[str, str] = {
     "activity_trend_7d": "momentum",
     "hours_since_last_event": "recency",
     "active_users": "team",
+    "active_users_7d": "team",
+    "active_users_share_7d": "team",
+    "new_users_7d": "growth",
+    "top_user_events_count": "champion",
+    "top_user_events_share": "champion",
 }
 assert set(ACTIVITY_GROUPS) == set(ACTIVITY_FEATURES) | set(ACCOUNT_FEATURES)
 
@@ -39,7 +44,9 @@ POSITIVE_ACTIVITY_TEXT = {
     "breadth": "Uses {actions_breadth} of {n_actions} key features",
     "momentum": "Activity up: {events_count_7d} events this week vs {events_prev_7d} before",
     "recency": "Active {recency}",
-    "team": "{active_users} active users on the account",
+    "team": "{active_users_7d} of {active_users} members active this week",
+    "growth": "Team growing: {new_users_7d} new member(s) this week",
+    "champion": "Most engaged member: {top_user_events_count} events ({top_share}% of the team's)",
 }
 NEGATIVE_ACTIVITY_TEXT = {
     "tenure": "{tenure_days:g} days into the trial",
@@ -47,7 +54,9 @@ NEGATIVE_ACTIVITY_TEXT = {
     "breadth": "Uses only {actions_breadth} of {n_actions} key features",
     "momentum": "Activity down: {events_count_7d} events this week vs {events_prev_7d} before",
     "recency": "No activity in the last {days_since_last} days",
-    "team": "Only {active_users} active user(s) on the account",
+    "team": "Only {active_users_7d} of {active_users} members active this week",
+    "growth": "No new members this week",
+    "champion": "Activity rests on one member ({top_share}% of the team's events)",
 }
 TOP_PERCENT_CONTEXT = 75  # add "more than N% of trial users" from this percentile up
 
@@ -76,6 +85,10 @@ def feature_groups(definitions: FeatureDefinitions) -> list[str]:
 
 def _count(value: float) -> str:
     return "0" if not math.isfinite(value) else f"{value:,.0f}"
+
+
+def _percent(share: float) -> str:
+    return "0" if not math.isfinite(share) else f"{100 * share:.0f}"
 
 
 def _days(hours: float) -> str:
@@ -132,6 +145,12 @@ class ReasonWriter:
         share = int(max(below, 0) // 5 * 5)
         return f" - more than {share}% of trial users" if share >= TOP_PERCENT_CONTEXT else ""
 
+    def _people(self, template: str, fields: dict[str, object]) -> str:
+        """Accounts: name how many members are behind an action ("3 of 5 members")."""
+        if not self.definitions.account_level or "{users" in template:
+            return ""
+        return f" ({fields['users']} of {fields['members']} members)"
+
     def _action_text(self, name: str, values: np.ndarray, positive: bool) -> tuple[float, str]:
         action = self.spec.actions[name]
         get = lambda measure: self._value(values, f"{name}_{measure}")  # noqa: E731
@@ -145,6 +164,8 @@ class ReasonWriter:
             "hours_to_first": _count(get("hours_to_first")),
             "days_since_last": _days(get("hours_since_last")),
             "value": _count(self._value(values, prop)) if prop else "n/a",
+            "users": _count(get("users")),
+            "members": _count(self._value(values, "active_users")),
         }
         template = action.reason or "{action}: {count} times"
         if positive and not count:  # e.g. no support tickets: absence is what helps
@@ -152,7 +173,8 @@ class ReasonWriter:
         if positive:
             measure = _main_measure(template)
             value = get(measure)
-            return value, template.format(**fields) + self._context(f"{name}_{measure}", value)
+            text = template.format(**fields) + self._people(template, fields)
+            return value, text + self._context(f"{name}_{measure}", value)
         if action.negative_reason:
             return count, action.negative_reason.format(**fields)
         if not count:
@@ -178,6 +200,10 @@ class ReasonWriter:
             "recency": _recency(get("hours_since_last_event")),
             "days_since_last": _days(get("hours_since_last_event")),
             "active_users": _count(get("active_users")),
+            "active_users_7d": _count(get("active_users_7d")),
+            "new_users_7d": _count(get("new_users_7d")),
+            "top_user_events_count": _count(get("top_user_events_count")),
+            "top_share": _percent(get("top_user_events_share")),
         }
         main_feature = {
             "tenure": "tenure_days",
@@ -185,7 +211,9 @@ class ReasonWriter:
             "breadth": "actions_breadth",
             "momentum": "activity_trend_7d",
             "recency": "hours_since_last_event",
-            "team": "active_users",
+            "team": "active_users_share_7d",
+            "growth": "new_users_7d",
+            "champion": "top_user_events_count",
         }[group]
         templates = POSITIVE_ACTIVITY_TEXT if positive else NEGATIVE_ACTIVITY_TEXT
         if group == "recency" and not positive and not math.isfinite(get(main_feature)):
