@@ -33,6 +33,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--entity", choices=("user", "account"), default="user", help="score users or accounts"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pql-bench-train-") as tmp:
         folder = Path(tmp)
@@ -45,7 +48,8 @@ def main() -> None:
         stages["open tracking store"] = time.perf_counter() - started
 
         mark = time.perf_counter()
-        dataset = load_dataset(load_spec(summary.spec_path))
+        spec_path = summary.spec_path if args.entity == "user" else summary.account_spec_path
+        dataset = load_dataset(load_spec(spec_path))
         stages["read + validate data"] = time.perf_counter() - mark
         mark = time.perf_counter()
         result = train_model(dataset)
@@ -58,7 +62,8 @@ def main() -> None:
 
     rows = result.row_counts["labelled_rows"]
     print(
-        f"training {summary.users:,} users ({summary.events:,} events), {rows:,} labelled "
+        f"training {len(dataset.entities):,} {args.entity}s of {summary.users:,} users "
+        f"({summary.events:,} events), {rows:,} labelled "
         f"snapshot rows: end to end {total:.1f} s ({rows / total:,.0f} rows/s; target <= 60 s)"
     )
     print("stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in stages.items()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from features.simulator import ORACLE_COLUMN
 from features.spec import Spec
 
 ENTITY_COLUMNS = ("entity_id", "account_id", "signup_at", "converted_at")
@@ -65,6 +66,11 @@ def _accounts_from_trials(trials: pd.DataFrame, events: pd.DataFrame) -> pd.Data
     )
     if "trial_end_at" in users.columns:
         table["trial_end_at"] = grouped["trial_end_at"].min()
+    if ORACLE_COLUMN in users.columns:
+        # Simulated data: the account pays when at least one member does, and members
+        # decide independently, so P(account) = 1 - prod(1 - P(member)).
+        stay = (1.0 - users[ORACLE_COLUMN].astype(float)).groupby(users["account_id"]).prod()
+        table[ORACLE_COLUMN] = 1.0 - stay
     table = table.reset_index().rename(columns={"account_id": "entity_id"})
     table["account_id"] = table["entity_id"]
     return table

@@ -54,6 +54,11 @@ MINUTE_MS = 60 * SECOND_MS
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 
+#: The account-level spec written beside `pql.yaml` (entity: account, same data).
+ACCOUNT_SPEC = "pql-accounts.yaml"
+#: Column of trials.parquet with each user's true P(convert at trial end).
+ORACLE_COLUMN = "oracle_p_trial_end"
+
 #: Every user's trial lasts this long from their own signup.
 TRIAL_DAYS = 14
 #: Paid users (and, less, lapsed ones) keep using the product this long after the trial.
@@ -205,6 +210,7 @@ class SimulationSummary:
     events_path: Path
     trials_path: Path
     spec_path: Path
+    account_spec_path: Path  # the same data scored per account
 
     @property
     def conversion_rate(self) -> float:
@@ -816,7 +822,7 @@ TRIALS_SCHEMA = pa.schema(
         ("trial_end_at", _TS),
         ("converted_at", _TS),
         ("plan", pa.string()),
-        ("oracle_p_trial_end", pa.float64()),
+        (ORACLE_COLUMN, pa.float64()),
     ]
 )
 _EVENT_DICTIONARY = pa.array(EVENT_TYPES, pa.string())
@@ -892,6 +898,19 @@ def _spec_bytes() -> bytes:
     return importlib.resources.files("features").joinpath("simulated_pql.yaml").read_bytes()
 
 
+def _account_spec_bytes() -> bytes:
+    """The same product scored per account (team): its own product name and registry."""
+    text = _spec_bytes().decode("utf-8")
+    for old, new in (
+        ("product: simulated\n", "product: simulated_accounts\n"),
+        ("entity: user\n", "entity: account\n"),
+    ):
+        if old not in text:
+            raise AssertionError(f"simulated_pql.yaml no longer has {old!r}")
+        text = text.replace(old, new, 1)
+    return text.encode("utf-8")
+
+
 def _to_utc(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
 
@@ -930,7 +949,8 @@ def simulate(
     ids = _id_maker(n_users, pop.n_accounts)
     blocks_per_chunk = max(1, -(-chunk_users // BLOCK_USERS))
 
-    paths = {name: out / name for name in ("events.parquet", "trials.parquet", "pql.yaml")}
+    names = ("events.parquet", "trials.parquet", "pql.yaml", ACCOUNT_SPEC)
+    paths = {name: out / name for name in names}
     partial = {name: path.with_name(path.name + ".partial") for name, path in paths.items()}
     totals = np.zeros(3, np.int64)
     try:
@@ -955,6 +975,7 @@ def simulate(
                 if progress is not None:
                     progress(chunk_hi)
         partial["pql.yaml"].write_bytes(_spec_bytes())
+        partial[ACCOUNT_SPEC].write_bytes(_account_spec_bytes())
         for name, path in paths.items():
             os.replace(partial[name], path)
     except OSError as exc:
@@ -976,4 +997,5 @@ def simulate(
         events_path=paths["events.parquet"],
         trials_path=paths["trials.parquet"],
         spec_path=paths["pql.yaml"],
+        account_spec_path=paths[ACCOUNT_SPEC],
     )

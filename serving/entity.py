@@ -118,7 +118,10 @@ class _ParsedEvents:
 
 
 def _parse_events(
-    events: Sequence[Mapping[str, Any]], property_columns: Sequence[str]
+    events: Sequence[Mapping[str, Any]],
+    property_columns: Sequence[str],
+    *,
+    need_users: bool = False,
 ) -> _ParsedEvents:
     """Events later than `as_of` are fine (ignored by the features); later than now is not."""
     latest_ms = _now_ms() + FUTURE_TOLERANCE_MS
@@ -135,7 +138,12 @@ def _parse_events(
         names.append(name)
         times.append(moment)
         sessions.append(event.get("session_id"))
-        users.append(event.get("user_id"))
+        user = event.get("user_id")
+        if need_users and (user is None or not str(user).strip()):
+            raise InvalidInput(
+                f"{where}.user_id", "required when scoring accounts (who in the team did it)"
+            )
+        users.append(user)
         props = event.get("properties") or {}
         for column in property_columns:
             raw = props.get(column, event.get(column))
@@ -204,7 +212,9 @@ class EntityScorer:
         as_of_ms = _now_ms() if as_of is None else to_epoch_ms(as_of, "as_of")
         if as_of_ms > _now_ms() + FUTURE_TOLERANCE_MS:
             raise InvalidInput("as_of", f"{_iso(as_of_ms)} is in the future")
-        parsed = _parse_events(events, self.definitions.property_columns)
+        parsed = _parse_events(
+            events, self.definitions.property_columns, need_users=self.definitions.account_level
+        )
         if signup_at is not None:
             signup_ms = to_epoch_ms(signup_at, "signup_at")
         elif len(parsed.time_ms):

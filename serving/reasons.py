@@ -10,6 +10,7 @@ from the training distribution ("more than 90% of trial users").
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +86,15 @@ def feature_groups(definitions: FeatureDefinitions) -> list[str]:
 
 def _count(value: float) -> str:
     return "0" if not math.isfinite(value) else f"{value:,.0f}"
+
+
+#: "1 teammates" / "1 support tickets": a plural noun (not ending "ss") after a lone 1.
+_ONE_PLURAL = re.compile(r"(?<![\d.,])\b1 ((?:[a-z]+ )?\w*[^s\W])s\b")
+
+
+def singular(text: str) -> str:
+    """Templates are written for many ("Invited {count} teammates"); fix the count of 1."""
+    return _ONE_PLURAL.sub(r"1 \1", text)
 
 
 def _percent(share: float) -> str:
@@ -260,4 +270,6 @@ class ReasonWriter:
             value, text = self._action_text(group, values, positive)
         else:
             value, text = self._activity_text(group, values, positive)
-        return Reason(action=group, value=value, contribution=float(grouped[index]), text=text)
+        return Reason(
+            action=group, value=value, contribution=float(grouped[index]), text=singular(text)
+        )

@@ -11,7 +11,7 @@ import pytest
 
 from features.definitions import FeatureDefinitions
 from features.pipeline import Dataset, load_dataset
-from features.simulator import simulate
+from features.simulator import ACCOUNT_SPEC, simulate
 from features.spec import Spec, load_spec, parse_spec
 from training.train import TrainingResult, train_model
 
@@ -96,4 +96,11 @@ def simulated_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained(simulated_folder: Path) -> Trained:
     dataset = load_dataset(load_spec(simulated_folder / "pql.yaml"))
+    return Trained(simulated_folder, dataset, train_model(dataset))
+
+
+@pytest.fixture(scope="session")
+def trained_accounts(simulated_folder: Path) -> Trained:
+    """The same simulated product scored per account (team)."""
+    dataset = load_dataset(load_spec(simulated_folder / ACCOUNT_SPEC))
     return Trained(simulated_folder, dataset, train_model(dataset))

@@ -18,6 +18,7 @@ import yaml
 
 from features.errors import PqlError
 from features.pipeline import Dataset, training_features
+from features.simulator import ORACLE_COLUMN
 from serving.bundle import ModelBundle, Tiers
 from serving.scoring import PROBABILITY_REFERENCE
 from training.baselines import LogisticBaseline, PointsScore, SingleThresholdRule
@@ -28,7 +29,6 @@ from training.model import fit_booster, lightgbm_params, raw_scores
 from training.split import SplitSummary, assign_splits, summarize_splits
 
 PERCENTILES = np.arange(101)
-ORACLE_COLUMN = "oracle_p_trial_end"
 
 
 class TrainingDataError(PqlError):

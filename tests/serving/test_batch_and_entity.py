@@ -139,3 +139,41 @@ def test_times_outside_the_calendar_are_invalid_input(value) -> None:
 
     with pytest.raises(InvalidInput, match=r"outside 1970\.\.9999"):
         to_epoch_ms(value, "events[0].timestamp")
+
+
+def test_accounts_score_in_batch_and_one_by_one_alike(trained_accounts) -> None:
+    """The account model goes through the same batch and single-entity paths."""
+    scorer = Scorer(trained_accounts.result.bundle)
+    as_of = _mid_data(trained_accounts)
+    batch = score_dataset(scorer, trained_accounts.dataset, as_of, model_version="1")
+    assert len(batch.leads) == len(trained_accounts.dataset.entities)
+    scored = batch.scored.set_index("entity_id")
+    events = trained_accounts.dataset.events
+    single = EntityScorer(scorer)
+    teams = trained_accounts.dataset.entities.set_index("entity_id").loc[scored.index]
+    for account, signup in teams["signup_at"][teams["users"] >= 2].head(8).items():
+        own = events[events["account_id"] == account]
+        request = [
+            {
+                "event": str(e),
+                "timestamp": int(t),
+                "session_id": int(s),
+                "user_id": str(u),
+                "properties": {"bytes": None if pd.isna(b) else float(b)},
+            }
+            for e, t, s, u, b in zip(
+                own["event"],
+                epoch_ms(own["timestamp"]),
+                own["session_id"],
+                own["user_id"],
+                own["bytes"],
+                strict=True,
+            )
+        ]
+        result = single.score_events(
+            account, request, as_of=as_of.isoformat(), signup_at=signup.isoformat()
+        )
+        assert result.probability == pytest.approx(scored.loc[account, "probability"], abs=1e-12)
+    with pytest.raises(InvalidInput) as missing:
+        single.score_events("a1", [{"event": "project_created", "timestamp": 1_700_000_000_000}])
+    assert missing.value.field == "events[0].user_id"

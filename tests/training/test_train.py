@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,15 +15,21 @@ from training.train import TrainingDataError, train_model
 pytestmark = pytest.mark.slow
 
 
-def test_model_learns_and_beats_the_rule_baseline(trained) -> None:
-    metrics = trained.result.metrics
+@pytest.fixture(params=["trained", "trained_accounts"])
+def any_trained(request: pytest.FixtureRequest):
+    """Behavioural tests hold for the user model and the account model alike."""
+    return request.getfixturevalue(request.param)
+
+
+def test_model_learns_and_beats_the_rule_baseline(any_trained) -> None:
+    metrics = any_trained.result.metrics
     assert metrics["test_roc_auc"] > 0.75
     assert metrics["test_pr_auc"] > metrics["baseline_rule_test_pr_auc"]
     assert metrics["no_signal"] == 0.0
     # the trial-end snapshot is compared with the simulator's own probabilities
     assert "oracle_test_day14_roc_auc" in metrics
     assert metrics["test_day14_roc_auc"] > 0.9 * metrics["oracle_test_day14_roc_auc"]
-    assert "beat" in trained.result.verdict
+    assert "beat" in any_trained.result.verdict
 
 
 def test_splits_are_reported_in_time_order(trained) -> None:
@@ -31,20 +39,23 @@ def test_splits_are_reported_in_time_order(trained) -> None:
     assert trained.result.row_counts["unlabeled_horizon_past_data_end"] > 0
 
 
-def test_more_of_a_positive_action_never_lowers_a_score(trained) -> None:
-    scorer = Scorer(trained.result.bundle)
-    names = list(trained.result.bundle.feature_names)
-    rows = trained.result.test[names].head(500)
+def test_more_of_a_positive_action_never_lowers_a_score(any_trained) -> None:
+    scorer = Scorer(any_trained.result.bundle)
+    names = list(any_trained.result.bundle.feature_names)
+    rows = any_trained.result.test[names].head(500)
     base = scorer.predict(rows).probability
+    measures = ["count", "count_7d", "active_days"]
+    if any_trained.dataset.definitions.account_level:
+        measures.append("users")  # more members doing it
     for action in ("invite_teammate", "create_project", "view_pricing"):
         more = rows.copy()
-        for measure in ("count", "count_7d", "active_days"):
+        for measure in measures:
             more[f"{action}_{measure}"] += 3
         assert (scorer.predict(more).probability >= base - 1e-12).all(), action
 
 
-def test_user_with_no_activity_scores_below_the_base_rate(trained) -> None:
-    bundle = trained.result.bundle
+def test_entity_with_no_activity_scores_below_the_base_rate(any_trained) -> None:
+    bundle = any_trained.result.bundle
     names = list(bundle.feature_names)
     idle = pd.DataFrame([dict.fromkeys(names, 0.0)])
     idle["tenure_days"] = 7.0
@@ -108,3 +119,22 @@ def test_no_eligible_rows_is_a_clear_error(trained) -> None:
     )
     with pytest.raises(TrainingDataError, match="no labelled snapshot rows"):
         train_model(short)
+
+
+def test_account_reasons_name_the_members_behind_them(trained_accounts) -> None:
+    bundle = trained_accounts.result.bundle
+    names = list(bundle.feature_names)
+    teams = trained_accounts.result.test
+    teams = teams[(teams["active_users"] >= 2) & (teams["create_project_users"] >= 1)]
+    assert len(teams) > 20
+    scorer = Scorer(bundle)
+    features = teams[names].head(200).to_numpy(np.float64)
+    texts = [
+        r.text
+        for positive, _ in scorer.reasons(features, scorer.predict(features))
+        for r in positive
+    ]
+    people = [t for t in texts if re.search(r"\(\d+ of \d+ members\)", t)]
+    assert people, texts[:10]
+    team_texts = [t for t in texts if "members active this week" in t or "member" in t]
+    assert team_texts
