@@ -53,11 +53,12 @@ def observed_end(simulated: SimulationSummary) -> pd.Timestamp:
 # --- files and columns ----------------------------------------------------------------
 
 
-def test_writes_the_three_files_with_documented_columns(simulated: SimulationSummary) -> None:
+def test_writes_the_four_files_with_documented_columns(simulated: SimulationSummary) -> None:
     assert {p.name for p in simulated.out_dir.iterdir()} == {
         "events.parquet",
         "trials.parquet",
         "pql.yaml",
+        "pql-accounts.yaml",
     }
     utc_ms = pa.timestamp("ms", tz="UTC")
     events = pq.read_schema(simulated.events_path)
