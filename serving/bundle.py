@@ -71,6 +71,10 @@ class ModelBundle:
     trained_at: str = ""
     base_rate: float = float("nan")
     info: dict[str, Any] = field(default_factory=dict)
+    # feature (and "__probability__") -> {"edges": [...], "proportions": [...]}: the
+    # training distribution `pql monitor` measures drift against (PSI). Optional, so
+    # bundles trained before it existed still load (monitoring then says so).
+    drift_reference: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     @property
     def threshold(self) -> float:
@@ -120,6 +124,7 @@ class ModelBundle:
             trained_at=meta.get("trained_at", ""),
             base_rate=meta.get("base_rate", float("nan")),
             info=meta.get("info", {}),
+            drift_reference=meta.get("drift_reference", {}),
         )
 
 

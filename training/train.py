@@ -23,6 +23,7 @@ from serving.bundle import ModelBundle, Tiers
 from serving.scoring import PROBABILITY_REFERENCE
 from training.baselines import LogisticBaseline, PointsScore, SingleThresholdRule
 from training.calibration import choose_calibrator
+from training.drift import reference_bins
 from training.labels import label_rows
 from training.metrics import evaluate, threshold_for_top_percent
 from training.model import fit_booster, lightgbm_params, raw_scores
@@ -82,6 +83,15 @@ def _reference(train: pd.DataFrame, names: list[str], probability: np.ndarray):
     reference[PROBABILITY_REFERENCE] = tuple(
         float(v) for v in np.percentile(probability, PERCENTILES)
     )
+    return reference
+
+
+def drift_reference(
+    train: pd.DataFrame, names: list[str], probability: np.ndarray
+) -> dict[str, dict[str, list[float]]]:
+    """Training-row bins per feature and for the probability, for PSI in `pql monitor`."""
+    reference = {name: reference_bins(train[name].to_numpy(np.float64)) for name in names}
+    reference[PROBABILITY_REFERENCE] = reference_bins(probability)
     return reference
 
 
@@ -246,6 +256,7 @@ def train_model(dataset: Dataset) -> TrainingResult:
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         base_rate=float(train["label"].mean()),
         info={"best_iteration": best_iteration, "calibrator_cv_log_loss": choice.cv_log_loss},
+        drift_reference=drift_reference(train, names, train_probability),
     )
     return TrainingResult(
         bundle=bundle,
