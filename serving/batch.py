@@ -9,7 +9,7 @@ million entities and memory stays bounded by the chunk.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -44,6 +44,9 @@ LEAD_COLUMNS = (
 class BatchScores:
     leads: pd.DataFrame  # LEAD_COLUMNS; scored entities first, best first
     as_of: pd.Timestamp
+    # the feature rows that were scored (entity_id, ..., features): the score history
+    # keeps them so monitoring can compare what the model saw with training
+    features: pd.DataFrame | None = None
 
     @property
     def scored(self) -> pd.DataFrame:
@@ -109,7 +112,7 @@ def score_dataset(
         )
     frame, live = live_features(dataset, as_of, bundle.definitions)
     scored = score_feature_rows(scorer, frame, progress)
-    return _leads(scored, live.not_scored, as_of, model_version)
+    return replace(_leads(scored, live.not_scored, as_of, model_version), features=frame)
 
 
 def _leads(

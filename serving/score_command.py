@@ -32,10 +32,18 @@ def score_command(
     rules: Annotated[
         bool, typer.Option("--rules", help="Score with the spec's rules only, no model.")
     ] = False,
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="PQL_SCORE_HISTORY",
+            help="Score-history folder for pql monitor (default: pql-scores/).",
+        ),
+    ] = None,
 ) -> None:
     """Score every entity with probability, tier, PQL flag and reasons (rows in = rows out)."""
     from serving.batch import score_dataset, score_dataset_with_rules
     from serving.registry import champion_uri, load_model
+    from serving.score_history import record_batch
     from serving.scoring import Scorer
 
     check_output(out)
@@ -59,6 +67,7 @@ def score_command(
         )
     write_frame(batch.leads, out)
     _summary(batch, f"model v{loaded.version}", out, started)
+    console.print(f"score history: {record_batch(batch, loaded, dataset.spec, history).path}")
 
 
 def _summary(batch, scorer_name: str, out: Path, started: float) -> None:
