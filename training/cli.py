@@ -73,6 +73,67 @@ def promote_command(
         raise typer.Exit(code=7)
 
 
+def monitor_command(
+    spec: SpecOption,
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="PQL_SCORE_HISTORY",
+            help="Score-history folder pql score wrote (default: pql-scores/).",
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Report folder (Markdown + PNG plots).")] = Path(
+        "pql-monitor"
+    ),
+    model: Annotated[
+        str | None,
+        typer.Option(help="MLflow model URI (default: the model that scored the latest run)."),
+    ] = None,
+) -> None:
+    """Drift (PSI) of the latest scoring run vs training, realised conversion, retrain advice."""
+    from serving.registry import champion_uri, load_model
+    from serving.score_history import history_folder, list_runs
+    from training.monitor import NoScoresError, build_report
+    from training.monitor_report import log_report, write_report
+    from training.tracking import open_tracking
+
+    product = load_spec(spec).product
+    folder = history_folder(product, history)
+    runs = list_runs(folder)
+    if not runs:
+        raise NoScoresError(
+            f"no scoring runs recorded for '{product}' in {folder}: run `pql score --spec "
+            f"{spec}` first (monitoring compares what was scored with training)"
+        )
+    latest = runs[-1]
+    open_tracking()
+    if model is None:
+        model = (
+            f"models:/{latest.model_name}/{latest.model_version}"
+            if latest.model_name and latest.model_version
+            else champion_uri(product)
+        )
+    loaded = load_model(model)
+    dataset = load_checked(spec)
+    label = f"{loaded.name or 'model'} v{loaded.version or '?'}"
+    with console.status("Monitoring: PSI, realised conversion, calibration ..."):
+        report = build_report(runs, dataset, loaded.bundle, label)
+    target = out / product / f"{latest.scored_at:%Y%m%dT%H%M%S}"
+    written = write_report(report, target)
+    run_id = log_report(report, target)
+    drift = report.drift
+    console.print(
+        f"latest run: as_of {latest.as_of:%Y-%m-%d %H:%M}, {latest.scored:,} scored with {label}; "
+        f"score PSI {drift['psi'].iloc[0]:.3f}; "
+        f"{int((drift['band'].iloc[1:] == 'major').sum())} feature(s) with major drift; "
+        f"{len(report.matured)} matured run(s) ({len(report.matured_rows):,} rows)"
+    )
+    style = "red" if report.advice.retrain else "green"
+    console.print(f"[{style}]{report.advice.summary}[/]", highlight=False)
+    console.print(f"report: {written} (MLflow run {run_id}, tag pql.kind=monitoring)")
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
     app.command("promote")(promote_command)
+    app.command("monitor")(monitor_command)

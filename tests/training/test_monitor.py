@@ -1,0 +1,185 @@
+"""Monitoring: drift is flagged when it is there and not when it is not; realised
+conversion by tier matches hand counts; the advice names its reasons."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from serving.batch import score_dataset
+from serving.score_history import list_runs, record_batch
+from serving.scoring import Scorer
+from training.monitor import (
+    SCORE_ROW,
+    NoScoresError,
+    advise,
+    build_report,
+    conversion_by_tier,
+    drift_table,
+    gain_shares,
+    important_features,
+    is_matured,
+    realised_labels,
+)
+
+T0 = pd.Timestamp("2026-03-01", tz="UTC")
+
+
+def _entities(converted: dict[str, pd.Timestamp | None]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "entity_id": list(converted),
+            "converted_at": pd.to_datetime(list(converted.values()), utc=True),
+        }
+    )
+
+
+def test_realised_conversion_by_tier_matches_hand_counts() -> None:
+    day = pd.Timedelta(days=1)
+    entities = _entities(
+        {
+            "h1": T0 + 2 * day,  # hot, converts inside the horizon
+            "h2": T0,  # hot, converts exactly at as_of: inside [as_of, as_of + 7d)
+            "h3": None,  # hot, never
+            "w1": T0 + 7 * day,  # warm, converts exactly at the horizon end: outside
+            "w2": T0 + 6 * day,  # warm, inside
+            "c1": None,
+            "c2": T0 + 30 * day,  # cold, long after the horizon
+            "c3": None,
+        }
+    )
+    scored = pd.DataFrame(
+        {
+            "entity_id": ["h1", "h2", "h3", "w1", "w2", "c1", "c2", "c3", "gone"],
+            "probability": [0.8, 0.6, 0.7, 0.3, 0.2, 0.05, 0.1, 0.03, 0.5],
+            "tier": ["hot", "hot", "hot", "warm", "warm", "cold", "cold", "cold", "hot"],
+        }
+    )
+    rows = realised_labels(scored, T0, entities, horizon_days=7)
+    assert "gone" not in set(rows["entity_id"])  # unknown to the data: not counted as a miss
+    assert dict(zip(rows["entity_id"], rows["label"], strict=True)) == {
+        "h1": 1, "h2": 1, "h3": 0, "w1": 0, "w2": 1, "c1": 0, "c2": 0, "c3": 0,
+    }  # fmt: skip
+    table = conversion_by_tier(rows).set_index("tier")
+    assert table["rows"].to_dict() == {"hot": 3, "warm": 2, "cold": 3}
+    assert table["conversions"].to_dict() == {"hot": 2, "warm": 1, "cold": 0}
+    assert table.loc["hot", "realised_rate"] == pytest.approx(2 / 3)
+    assert table.loc["warm", "mean_predicted"] == pytest.approx(0.25)
+
+
+def test_maturity_is_the_horizon_inside_the_data() -> None:
+    end = T0 + pd.Timedelta(days=14)
+    assert is_matured(T0, 14, end)
+    assert not is_matured(T0 + pd.Timedelta(seconds=1), 14, end)
+
+
+def _matured(probability: np.ndarray, label: np.ndarray, tier: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"probability": probability, "label": label, "tier": tier})
+
+
+def _calm_drift() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "feature": [SCORE_ROW, "a"],
+            "psi": [0.01, 0.02],
+            "band": ["stable", "stable"],
+            "gain_share": [np.nan, 1.0],
+            "important": [True, True],
+        }
+    )
+
+
+def test_advice_flags_calibration_off_and_inverted_tiers_but_not_noise() -> None:
+    rng = np.random.default_rng(3)
+    n = 3000
+    tier = rng.choice(["hot", "warm", "cold"], n, p=[0.1, 0.2, 0.7])
+    probability = np.select([tier == "hot", tier == "warm"], [0.5, 0.2], 0.05)
+    honest = (rng.random(n) < probability).astype(int)
+    matured = _matured(probability, honest, tier)
+    calm = advise(_calm_drift(), conversion_by_tier(matured), matured)
+    assert not calm.retrain, calm.reasons
+    # outcomes at a third of what was predicted: calibration is off
+    low = (rng.random(n) < probability / 3).astype(int)
+    matured = _matured(probability, low, tier)
+    advice = advise(_calm_drift(), conversion_by_tier(matured), matured)
+    assert advice.retrain and any("calibration off" in r for r in advice.reasons)
+    # the cold tier converting more than the hot one
+    inverted = (
+        rng.random(n) < np.select([tier == "hot", tier == "cold"], [0.02, 0.2], 0.1)
+    ).astype(int)
+    matured = _matured(probability, inverted, tier)
+    advice = advise(_calm_drift(), conversion_by_tier(matured), matured)
+    assert any(r.startswith("tiers inverted: hot") for r in advice.reasons)
+
+
+@pytest.fixture(scope="module")
+def scorer(trained) -> Scorer:
+    return Scorer(trained.result.bundle)
+
+
+def _drift(trained, scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
+    bundle = trained.result.bundle
+    names = list(bundle.feature_names)
+    probability = scorer.predict(frame[names].to_numpy(np.float64)).probability
+    shares = gain_shares(bundle)
+    return drift_table(
+        bundle.drift_reference, frame, probability, shares, important_features(shares, 0.5)
+    )
+
+
+@pytest.mark.slow
+def test_drifted_run_is_flagged_and_an_undrifted_one_is_not(trained, scorer) -> None:
+    bundle = trained.result.bundle
+    assert set(bundle.drift_reference) >= set(bundle.feature_names)
+    # later signups at the same snapshot days: the population the model was trained for
+    same = trained.result.test
+    drift = _drift(trained, scorer, same)
+    assert drift.iloc[0]["feature"] == SCORE_ROW
+    assert drift["psi"].max() < 0.1, drift.head()
+    empty = conversion_by_tier(_matured(np.array([]), np.array([]), np.array([])))
+    calm = advise(drift, empty, pd.DataFrame({"probability": [], "label": []}))
+    assert not calm.retrain and not calm.watch
+    # the same rows, but every user now does the model's top action three times as often
+    top = gain_shares(bundle).index[0]
+    drifted = same.assign(**{top: same[top] * 3 + 2})
+    drift = _drift(trained, scorer, drifted).set_index("feature")
+    assert drift.loc[top, "band"] == "major" and drift.loc[top, "important"]
+    assert drift.loc[SCORE_ROW, "psi"] >= 0.1
+    advice = advise(drift.reset_index(), empty, pd.DataFrame({"probability": [], "label": []}))
+    assert advice.retrain
+    assert any(top in reason and "major drift" in reason for reason in advice.reasons)
+
+
+@pytest.mark.slow
+def test_report_from_recorded_runs_and_a_bundle_without_reference(
+    trained, scorer, tmp_path
+) -> None:
+    dataset = trained.dataset
+    bundle = trained.result.bundle
+    spec = dataset.spec
+    with pytest.raises(NoScoresError):
+        build_report([], dataset, bundle, "m")
+    early = dataset.entities["signup_at"].quantile(0.5).ceil("D")
+    late = dataset.data_end.floor("D")
+    loaded = type("Loaded", (), {"bundle": bundle, "name": "pql-simulated", "version": "1"})()
+    for moment in (early, late):
+        batch = score_dataset(scorer, dataset, moment, model_version="1")
+        record_batch(batch, loaded, spec, tmp_path)
+    runs = list_runs(tmp_path / spec.product)
+    assert [r.as_of for r in runs] == [early, late]
+    report = build_report(runs, dataset, bundle, "pql-simulated v1")
+    assert report.latest.as_of == late
+    # only the early run's horizon lies inside the data
+    assert report.matured["as_of"].tolist() == [early]
+    early_frame = runs[0].frame()
+    assert report.matured["rows"].iloc[0] == len(early_frame)
+    assert report.by_tier["rows"].sum() == len(early_frame)
+    # a bundle trained before reference bins existed: rebuilt from the data, and said so
+    old = replace(bundle, drift_reference={})
+    rebuilt = build_report(runs, dataset, old, "old")
+    assert "recomputed" in rebuilt.reference_source
+    both = pd.merge(report.drift, rebuilt.drift, on="feature")
+    assert np.allclose(both["psi_x"], both["psi_y"], atol=1e-9)
