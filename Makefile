@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench clean
+NOTEBOOKS := $(wildcard notebooks/*.py)
+
+.PHONY: demo test lint notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +28,17 @@ demo: $(STAMP)
 test: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory notebooks
+
+# The committed notebooks are jupytext .py files: pair them into build/notebooks/*.ipynb
+# and execute them (nbmake fails on any cell error).
+notebooks: $(DEV_STAMP)
+	rm -rf build/notebooks && mkdir -p build/notebooks
+	for f in $(NOTEBOOKS); do \
+		$(BIN)/jupytext --quiet --to ipynb -o build/notebooks/$$(basename $$f .py).ipynb $$f \
+		|| exit 1; \
+	done
+	$(BIN)/python -m pytest --nbmake build/notebooks
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
