@@ -21,12 +21,18 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.errors import DataError
+
+if TYPE_CHECKING:
+    from features.spec import Spec
+    from serving.batch import BatchScores
+    from serving.registry import LoadedModel
 
 HISTORY_ENV = "PQL_SCORE_HISTORY"
 DEFAULT_ROOT = Path("pql-scores")
@@ -134,7 +140,9 @@ def list_runs(folder: Path) -> list[ScoreRun]:
     return sorted(runs, key=lambda run: run.scored_at)
 
 
-def record_batch(batch, loaded, spec, root: Path | None = None) -> ScoreRun:
+def record_batch(
+    batch: BatchScores, loaded: LoadedModel, spec: Spec, root: Path | None = None
+) -> ScoreRun:
     """`pql score`'s one call: record a model-scored batch (`score_dataset`'s result)."""
     if batch.features is None:
         raise ValueError("record_batch needs the scored feature rows (from score_dataset)")

@@ -275,6 +275,11 @@ def build_report(
     if not runs:
         raise NoScoresError("no scoring runs to monitor")
     latest = runs[-1]
+    if latest.entity != dataset.spec.entity:
+        raise PqlError(
+            f"the latest scoring run ({latest.path.name}) scored {latest.entity}s but the "
+            f"spec's entity is {dataset.spec.entity!r}: monitor it with the spec it was scored with"
+        )
     frame = latest.frame()
     if frame.empty:
         raise NoScoresError(

@@ -62,3 +62,16 @@ def test_bundle_round_trips_through_a_folder(trained, tmp_path, rows) -> None:
         Scorer(loaded).predict(rows).probability, Scorer(bundle).predict(rows).probability
     )
     assert loaded.tiers == bundle.tiers and loaded.feature_names == bundle.feature_names
+
+
+def test_drift_reference_round_trips_and_older_bundles_still_load(trained, tmp_path) -> None:
+    import json
+
+    bundle = trained.result.bundle
+    folder = bundle.save(tmp_path / "bundle")
+    assert ModelBundle.load(folder).drift_reference == bundle.drift_reference
+    meta = json.loads((folder / "bundle.json").read_text())
+    del meta["drift_reference"]  # a bundle written before monitoring existed
+    (folder / "bundle.json").write_text(json.dumps(meta))
+    older = ModelBundle.load(folder)
+    assert older.drift_reference == {} and older.feature_names == bundle.feature_names
