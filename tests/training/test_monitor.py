@@ -183,3 +183,32 @@ def test_report_from_recorded_runs_and_a_bundle_without_reference(
     assert "recomputed" in rebuilt.reference_source
     both = pd.merge(report.drift, rebuilt.drift, on="feature")
     assert np.allclose(both["psi_x"], both["psi_y"], atol=1e-9)
+
+
+@pytest.mark.slow
+def test_a_latest_run_that_scored_nobody_is_a_clear_error(trained, tmp_path) -> None:
+    from serving.score_history import record_run
+
+    bundle = trained.result.bundle
+    names = bundle.feature_names
+    leads = pd.DataFrame(
+        {
+            "entity_id": ["u1"],
+            "account_id": ["a1"],
+            "status": ["not scored"],
+            "probability": [np.nan],
+            "score": pd.array([None], dtype="Int64"),
+            "tier": [None],
+            "is_pql": pd.array([None], dtype="boolean"),
+            "as_of": T0,
+            "scored_at": T0,
+        }
+    )
+    features = pd.DataFrame({"entity_id": pd.Series([], dtype=object), **{n: [] for n in names}})
+    run = record_run(
+        tmp_path, leads, features, product="simulated", entity="user",
+        feature_names=names, model_name="pql-simulated", model_version="1",
+    )  # fmt: skip
+    assert (run.entities_in, run.scored) == (1, 0)
+    with pytest.raises(NoScoresError, match="scored no entities"):
+        build_report([run], trained.dataset, bundle, "m")
