@@ -188,3 +188,21 @@ def test_bad_url_and_unusable_state_file(tmp_path):
     assert redact("https://hooks.example.com/services/T000/B000/SECRET") == (
         "https://hooks.example.com/..."
     )
+
+
+def test_real_scores_open_one_alert_per_pql(trained, state):
+    from serving.batch import score_dataset
+    from serving.scoring import Scorer
+
+    as_of = trained.dataset.entities["signup_at"].quantile(0.7)
+    batch = score_dataset(Scorer(trained.result.bundle), trained.dataset, as_of, model_version="2")
+    pqls = batch.leads[batch.leads["is_pql"].fillna(False).astype(bool)]
+    assert 0 < len(pqls) < len(batch.scored)
+    assert record(state, batch.leads).qualified == len(pqls)
+    events = [alert.event for alert in state.pending()]
+    assert sorted(e["entity_id"] for e in events) == sorted(pqls["entity_id"])
+    first = next(e for e in events if e["entity_id"] == pqls["entity_id"].iloc[0])
+    row = pqls.iloc[0]
+    assert first["score"] == int(row["score"]) and first["tier"] == "hot"
+    assert first["reasons"][0] == row["reason_1"] and first["model_version"] == "2"
+    assert record(state, batch.leads).qualified == 0
