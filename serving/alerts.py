@@ -125,27 +125,31 @@ def _number(value: object) -> float | int | None:
     return value.item() if hasattr(value, "item") else value
 
 
+def _string(value: object) -> str | None:
+    """Text or None: a frame read back from CSV holds version 3 as an int64."""
+    return None if value is None or pd.isna(value) else str(value)
+
+
 def alert_event(
     row: pd.Series, *, product: str, entity: str, key: str, number: int
 ) -> dict[str, object]:
     """The JSON body of one alert (`type: pql.qualified`), from one leads row."""
     reasons = [row[c] for c in ("reason_1", "reason_2", "reason_3") if not pd.isna(row.get(c))]
-    holding = row.get("negative_reason_1")
     return {
         "type": "pql.qualified",
         "idempotency_key": key,
         "product": product,
         "entity": entity,
         "entity_id": str(row["entity_id"]),
-        "account_id": None if pd.isna(row.get("account_id")) else str(row["account_id"]),
+        "account_id": _string(row.get("account_id")),
         "qualification": number,
         "probability": _number(row.get("probability")),
         "score": _number(row.get("score")),
-        "tier": row.get("tier"),
+        "tier": _string(row.get("tier")),
         "reasons": [str(r) for r in reasons],
-        "holding_back": None if pd.isna(holding) else str(holding),
+        "holding_back": _string(row.get("negative_reason_1")),
         "last_active_at": _iso(row.get("last_active_at")),
-        "model_version": None if pd.isna(row.get("model_version")) else row["model_version"],
+        "model_version": _string(row.get("model_version")),
         "as_of": _iso(row.get("as_of")),
         "scored_at": _iso(row.get("scored_at")),
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -206,3 +207,8 @@ def test_real_scores_open_one_alert_per_pql(trained, state):
     assert first["score"] == int(row["score"]) and first["tier"] == "hot"
     assert first["reasons"][0] == row["reason_1"] and first["model_version"] == "2"
     assert record(state, batch.leads).qualified == 0
+    # a frame read back from a leads CSV holds numpy numbers where strings were
+    reread = batch.leads.assign(model_version=np.int64(2), score=batch.leads["score"].astype(float))
+    assert state.record(reread, product="again", entity="user").qualified == len(pqls)
+    again = [a.event for a in state.pending() if a.event["product"] == "again"]
+    assert again[0]["model_version"] == "2" and isinstance(again[0]["score"], float)
