@@ -106,17 +106,21 @@ def _reasons(row: pd.Series) -> str:
     return '<ul class="reasons">' + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
 
 
-def _lead_rows(scored: pd.DataFrame, as_of: pd.Timestamp) -> Iterable[str]:
+def _lead_rows(scored: pd.DataFrame, as_of: pd.Timestamp, accounts: bool) -> Iterable[str]:
+    """One <tr> per lead; `accounts` adds the account column (user-level leads only)."""
     for rank, (_, row) in enumerate(scored.iterrows(), start=1):
         label, exact, key = _ago(row.get("last_active_at"), as_of)
         holding = _text(row.get("negative_reason_1")) or '<span class="muted">-</span>'
         tier = row.get("tier")
+        account = _text(row.get("account_id"))
+        account_cell = (
+            f'<td class="account" data-sort="{account}">{account or "-"}</td>' if accounts else ""
+        )
         yield (
             f'<tr data-tier="{_text(tier)}">'
             f'<td class="rank" data-sort="{rank}">{rank}</td>'
             f'<td class="id" data-sort="{_text(row["entity_id"])}">{_text(row["entity_id"])}</td>'
-            f'<td class="account" data-sort="{_text(row.get("account_id"))}">'
-            f"{_text(row.get('account_id')) or '-'}</td>"
+            + account_cell
             + _score_cell(row.get("score"), row.get("probability"), tier)
             + f'<td data-sort="{TIER_ORDER.get(str(tier), 0)}">{_tier_badge(tier)}</td>'
             f'<td class="last" data-sort="{key}" title="{exact}">{label}'
@@ -220,7 +224,9 @@ def render_lead_report(leads: pd.DataFrame, context: ReportContext) -> str:
             f'<option value="{tier}">{tier} ({int(tiers.get(tier, 0)):,})</option>'
             for tier in TIER_ORDER
         )
-        rows = "".join(_lead_rows(shown, context.as_of))
+        # an account's leads are accounts: a second account column would repeat the id
+        accounts = context.entity != "account"
+        rows = "".join(_lead_rows(shown, context.as_of, accounts))
         body = (
             '<div class="controls">'
             '<label>Tier <select id="tier-filter"><option value="">all</option>'
@@ -230,9 +236,11 @@ def render_lead_report(leads: pd.DataFrame, context: ReportContext) -> str:
             f'<span id="shown-count" class="muted">{len(shown):,} shown</span></div>'
             '<table id="leads"><thead><tr>'
             '<th data-type="num" class="sortable rank">#</th>'
-            '<th data-type="text" class="sortable">' + _text(context.entity.capitalize()) + "</th>"
-            '<th data-type="text" class="sortable">Account</th>'
-            '<th data-type="num" class="sortable" aria-sort="descending">Score</th>'
+            '<th data-type="text" class="sortable">'
+            + _text(context.entity.capitalize())
+            + "</th>"
+            + ('<th data-type="text" class="sortable">Account</th>' if accounts else "")
+            + '<th data-type="num" class="sortable" aria-sort="descending">Score</th>'
             '<th data-type="num" class="sortable">Tier</th>'
             '<th data-type="num" class="sortable">Last active</th>'
             "<th>Why (top reasons)</th><th>Holding back</th>"

@@ -141,3 +141,11 @@ def test_last_active_at_is_the_last_event_before_as_of(trained):
     assert (difference[expected.notna()] <= 1).all()
     assert got[expected.isna()].isna().all()
     assert leads.loc[leads["status"] != "scored", "last_active_at"].isna().all()
+
+
+def test_account_leads_have_no_second_account_column():
+    users = render_lead_report(make_leads(3), context())
+    accounts = render_lead_report(make_leads(3), context(entity="account"))
+    assert ">Account</th>" in users and users.count('<td class="account"') == 3
+    assert accounts.count(">Account</th>") == 1 and '<td class="account"' not in accounts
+    assert accounts.count("<th") == users.count("<th") - 1
