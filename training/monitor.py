@@ -38,9 +38,9 @@ WATCH_SHOWN = 5
 
 
 class NoScoresError(PqlError):
-    """`pql monitor` has no scoring run to compare with training (exit code 8)."""
+    """`pql monitor` has no scoring run to compare with training (exit code 9)."""
 
-    exit_code = 8
+    exit_code = 9
 
 
 @dataclass(frozen=True)

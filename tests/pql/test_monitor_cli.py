@@ -19,7 +19,7 @@ def test_score_then_monitor_end_to_end(trained, tmp_path, monkeypatch, capsys):
     spec = str(trained.folder / "pql.yaml")
 
     code, text = run(["monitor", "--spec", spec], monkeypatch, capsys)
-    assert code == 8, text
+    assert code == 9, text
     assert "no scoring runs recorded" in text and "pql score" in text
 
     log_and_register(open_tracking(), trained.dataset, trained.result)
