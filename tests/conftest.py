@@ -79,6 +79,56 @@ def random_log(
     return events, rows
 
 
+PLANTED_START = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def planted_spec() -> dict:
+    return {
+        "product": "planted",
+        "data": {"events": {"path": "events.csv"}, "trials": {"path": "trials.csv"}},
+        "label": {"horizon_days": 14},
+        "snapshots_days": [7],
+        "actions": {
+            "magic": {"events": ["magic"]},
+            "login": {"events": ["login"]},
+            "tooltip": {"events": ["tooltip"]},
+        },
+    }
+
+
+def planted_log(
+    n_users: int = 1500, seed: int = 3, effect: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Users who do `magic` 3+ times convert at 50%, the rest at 5% (when `effect`).
+
+    Everybody logs in (no separation possible) and 40% see a tooltip at random (no lift).
+    """
+    rng = np.random.default_rng(seed)
+    users = [f"u{i:04d}" for i in range(n_users)]
+    signup = PLANTED_START + pd.to_timedelta(np.sort(rng.uniform(0, 90, n_users)), unit="D")
+    engaged = rng.random(n_users) < 0.3
+    rows = []
+
+    def add(user: int, event: str, times: int) -> None:
+        for offset in rng.uniform(0.01, 6.0, times):
+            rows.append((users[user], event, signup[user] + pd.Timedelta(days=float(offset))))
+
+    for i in range(n_users):
+        add(i, "magic", int(rng.integers(3, 7)) if engaged[i] else int(rng.integers(0, 3)))
+        add(i, "login", int(rng.integers(2, 6)))
+        if rng.random() < 0.4:
+            add(i, "tooltip", int(rng.integers(1, 4)))
+    rate = np.where(engaged, 0.5, 0.05) if effect else np.full(n_users, 0.185)
+    converts = rng.random(n_users) < rate
+    converted_at = [
+        signup[i] + pd.Timedelta(days=float(rng.uniform(8, 13))) if converts[i] else pd.NaT
+        for i in range(n_users)
+    ]
+    events = pd.DataFrame(rows, columns=["user_id", "event", "timestamp"])
+    trials = pd.DataFrame({"user_id": users, "signup_at": signup, "converted_at": converted_at})
+    return events, trials
+
+
 @dataclass(frozen=True)
 class Trained:
     folder: Path

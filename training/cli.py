@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from features.cli import SpecOption, console, load_checked
+from features.errors import UsageError
 from features.spec import load_spec
 
 if TYPE_CHECKING:
@@ -73,6 +74,64 @@ def promote_command(
         raise typer.Exit(code=7)
 
 
+def triggers_command(
+    spec: SpecOption,
+    day: Annotated[
+        float | None,
+        typer.Option(help="Trial day to look at (default: the snapshot nearest 7)."),
+    ] = None,
+    min_support: Annotated[
+        int, typer.Option(min=1, help="Trials needed on each side of a threshold.")
+    ] = 30,
+    max_conditions: Annotated[
+        int, typer.Option(min=1, max=5, help="Conditions in the proposed rules, in all.")
+    ] = 5,
+    out: Annotated[
+        Path, typer.Option(help="Folder for triggers.csv, actions.csv and triggers.md.")
+    ] = Path("pql-triggers"),
+    write_rules: Annotated[
+        bool,
+        typer.Option("--write-rules", help="Write the proposed rules into the spec's 'rules'."),
+    ] = False,
+) -> None:
+    """Find the actions that separate converters and propose a short rule-based PQL."""
+    from training.trigger_report import render_triggers, write_trigger_files
+    from training.triggers import TriggerError, discover_triggers
+
+    if day is not None and not day > 0:
+        raise UsageError(f"--day: must be a positive number of days, got {day:g}")
+    dataset = load_checked(spec)
+    with console.status("Measuring triggers ..."):
+        report = discover_triggers(
+            dataset, day=day, min_support=min_support, max_conditions=max_conditions
+        )
+    render_triggers(report, console)
+    written = write_trigger_files(report, dataset.spec.product, out)
+    console.print("wrote " + ", ".join(str(path) for path in written))
+    if not write_rules:
+        return
+    rules = report.proposal.spec_rules()
+    if not rules:
+        raise TriggerError(f"{spec}: no rules written: {report.proposal.why_none}")
+    write_rules_into_spec(spec, rules, f"proposed by `pql triggers` at day {report.day:g}")
+    console.print(f"wrote {len(rules)} rule(s) into {spec} (key 'rules'); try: pql score --rules")
+
+
+def write_rules_into_spec(path: Path, rules: list[dict[str, str]], header: str) -> None:
+    """Replace the spec's rules, validating the new text before the file changes."""
+    import yaml
+
+    from features.spec import parse_spec
+    from features.spec_rules import with_rules
+
+    text = with_rules(path.read_text(encoding="utf-8"), rules, header)
+    parse_spec(yaml.safe_load(text), source=str(path), base_dir=path.parent)
+    staging = path.with_name(f".{path.name}.pql-tmp")
+    staging.write_text(text, encoding="utf-8")
+    staging.replace(path)  # atomic: the spec is either the old one or the new one
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
     app.command("promote")(promote_command)
+    app.command("triggers")(triggers_command)

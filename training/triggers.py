@@ -90,10 +90,11 @@ class Condition:
         label = self.action.replace("_", " ")
         n = f"{self.threshold:g}"
         if self.window == "members":
-            return f"{n}+ members used {label}"
+            return f"{n}+ members {label}" if self.threshold != 1 else f"a member did {label}"
         if self.window in ACTIVITY_CANDIDATES.values():
             return f"{n}+ {self.window}"
-        return f"{label} {n}+ times {self.window}"
+        times = "at least once" if self.threshold == 1 else f"{n}+ times"
+        return f"{label} {times}" + (f" {self.window}" if self.window != "so far" else "")
 
 
 @dataclass(frozen=True)
@@ -167,10 +168,14 @@ class TriggerReport:
 
 
 def _candidates(
-    definitions: FeatureDefinitions, frame: pd.DataFrame
+    definitions: FeatureDefinitions, frame: pd.DataFrame, day: float
 ) -> list[tuple[str, str, str]]:
-    """(feature, action, window) for count-like features a rule can threshold."""
-    measures = ["count", "count_7d"]
+    """(feature, action, window) for count-like features a rule can threshold.
+
+    Up to day 7 the last-7-days window is the whole trial, so it would only repeat the
+    'so far' triggers under another name.
+    """
+    measures = ["count", "count_7d"] if day > 7 else ["count"]
     if definitions.account_level:
         measures += list(ACCOUNT_ACTION_MEASURES)
     found = [
@@ -183,19 +188,30 @@ def _candidates(
 
 
 def _thresholds(values: np.ndarray, min_support: int) -> list[float]:
-    """Nice thresholds that leave at least `min_support` rows at or above (and some below)."""
+    """Nice thresholds that leave at least `min_support` rows at or above (and some below).
+
+    A threshold that selects exactly the rows the previous one did says nothing new
+    ('>= 4' when nobody has 4) and is skipped.
+    """
     finite = np.sort(values[np.isfinite(values)])
-    chosen = []
+    chosen: list[float] = []
+    previous = -1
     for threshold in NICE_THRESHOLDS:
-        above = len(finite) - np.searchsorted(finite, threshold, side="left")
-        if above < min_support or above == len(finite):
+        above = len(finite) - int(np.searchsorted(finite, threshold, side="left"))
+        if above < min_support or above == len(finite) or above == previous:
             continue
         chosen.append(float(threshold))
+        previous = above
     return chosen
 
 
 def _rate(k: int, n: int) -> float:
     return k / n if n else math.nan
+
+
+def _f1(precision: float, recall: float) -> float:
+    total = precision + recall
+    return 2 * precision * recall / total if total > 0 else 0.0
 
 
 def trigger_statistics(
@@ -237,6 +253,9 @@ def trigger_statistics(
                     "lift": rate_above / base if base > 0 else math.nan,
                     "rate_ratio": rate_above / rate_below if rate_below > 0 else math.inf,
                     "coverage": n_above / n if n else math.nan,
+                    # share of converters at or above: the recall of the trigger as a rule
+                    "recall": _rate(k_above, converted),
+                    "f1": _f1(rate_above, _rate(k_above, converted)),
                     "supported": n_above >= min_support and n_below >= min_support,
                     # intervals apart: the difference is unlikely to be noise
                     "separated": bool(low_a > high_b or high_a < low_b),
@@ -263,6 +282,8 @@ _STAT_COLUMNS = [
     "lift",
     "rate_ratio",
     "coverage",
+    "recall",
+    "f1",
     "supported",
     "separated",
 ]
@@ -275,7 +296,7 @@ def action_summary(stats: pd.DataFrame, frame: pd.DataFrame, actions: list[str])
         done = frame[f"{action}_count"].fillna(0).to_numpy() > 0
         share = float(done.mean()) if len(done) else math.nan
         own = stats[(stats["action"] == action) & stats["supported"]]
-        best = own.sort_values("lift", ascending=False).head(1)
+        best = own[own["lift"] > 1].sort_values("f1", ascending=False).head(1)
         flags = []
         if share >= NEARLY_EVERYBODY:
             flags.append(
@@ -332,7 +353,8 @@ def propose_rules(
     max_conditions: int = 5,
 ) -> list[list[Condition]]:
     """Greedy OR-of-AND rules maximising training F1, at most `max_conditions` in all."""
-    usable = stats[stats["supported"] & (stats["lift"] > 1)]
+    # only triggers whose intervals stand apart: without them, F1 rewards flagging everyone
+    usable = stats[stats["supported"] & stats["separated"] & (stats["lift"] > 1)]
     conditions = [
         Condition(r.feature, float(r.threshold), r.action, r.window)
         for r in usable.itertuples(index=False)
@@ -363,7 +385,7 @@ def propose_rules(
             options += [  # or one more condition on an existing rule (AND)
                 (i, union_without[i] | (flagged_by_rule[i] & masks[c]))
                 for i, rule in enumerate(rules)
-                if all(existing.feature != c.feature for existing in rule)
+                if all(existing.action != c.action for existing in rule)
             ]
             for target, flagged in options:
                 if flagged.sum() < min_support:
@@ -411,12 +433,15 @@ def discover_triggers(
         )
     features = features_for_rows(dataset, rows)
     fractions = spec.model.split
-    split = assign_splits(rows, fractions.validation_fraction, fractions.test_fraction)
+    try:
+        split = assign_splits(rows, fractions.validation_fraction, fractions.test_fraction)
+    except PqlError as error:
+        raise TriggerError(error.message) from None
     is_train = (split == "train").to_numpy()
     train, held_out = features[is_train], features[~is_train]
     train_label = rows["label"].to_numpy()[is_train]
     held_label = rows["label"].to_numpy()[~is_train]
-    candidates = _candidates(dataset.definitions, features)
+    candidates = _candidates(dataset.definitions, features, day)
     stats = trigger_statistics(train, train_label, candidates, min_support)
     summary = action_summary(stats, train, list(spec.actions))
     warnings = [CORRELATION_WARNING]
@@ -435,8 +460,8 @@ def discover_triggers(
         actions=summary,
         proposal=proposal,
         split={
-            "train_signups": f"{signups[is_train].min()} .. {signups[is_train].max()}",
-            "held_out_signups": f"{signups[~is_train].min()} .. {signups[~is_train].max()}",
+            "train_signups": _date_range(signups[is_train]),
+            "held_out_signups": _date_range(signups[~is_train]),
         },
         counts={
             "snapshot_rows": len(snapshots.rows),
@@ -450,6 +475,10 @@ def discover_triggers(
         min_support=min_support,
         warnings=warnings,
     )
+
+
+def _date_range(times: pd.Series) -> str:
+    return f"{times.min():%Y-%m-%d %H:%M} .. {times.max():%Y-%m-%d %H:%M} UTC"
 
 
 def _proposal(
@@ -475,8 +504,8 @@ def _proposal(
             None,
             None,
             why_none=(
-                f"no trigger with at least {min_support} trials on each side converts above "
-                "the base rate: no rule is proposed (try a lower --min-support)"
+                f"no trigger with at least {min_support} trials on each side converts "
+                "reliably (95% intervals apart) above the rest: no rule is proposed"
             ),
         )
     return Proposal(

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from pql.cli import main
+from tests.conftest import planted_log, planted_spec
 
 SPEC = {
     "product": "tiny",
@@ -171,3 +172,60 @@ def test_score_with_rules_needs_no_model(project, monkeypatch, capsys):
     assert len(leads) == 2
     assert leads.loc["u1", "is_pql"] and leads.loc["u1", "reason_1"] == "Viewed pricing"
     assert not leads.loc["u2", "is_pql"] and leads.loc["u2", "model_version"] == "rules"
+
+
+@pytest.fixture
+def planted_project(tmp_path: Path) -> Path:
+    events, trials = planted_log(n_users=900, seed=4)
+    events.to_csv(tmp_path / "events.csv", index=False)
+    trials.to_csv(tmp_path / "trials.csv", index=False)
+    text = "# planted product: magic 3+ times converts\n" + yaml.safe_dump(planted_spec())
+    (tmp_path / "pql.yaml").write_text(text)
+    return tmp_path
+
+
+def test_triggers_writes_reports_and_rules_that_score(planted_project, monkeypatch, capsys):
+    spec = planted_project / "pql.yaml"
+    out = planted_project / "report"
+    code, text = run(
+        ["triggers", "--spec", str(spec), "--out", str(out), "--write-rules"], monkeypatch, capsys
+    )
+    assert code == 0, text
+    assert "magic_count >= 3" in text and "correlations, not causes" in text
+    assert "later, held out" in text
+    stats = pd.read_csv(out / "triggers.csv")
+    assert {"rate_at_or_above_low", "rate_below_high", "lift", "coverage"} <= set(stats.columns)
+    assert "nearly everybody" in pd.read_csv(out / "actions.csv").set_index("action").loc[
+        "login", "flags"
+    ]
+    assert "## Proposed rule-based PQL" in (out / "triggers.md").read_text()
+    written = spec.read_text()
+    assert written.startswith("# planted product") and "magic_count >= 3" in written
+    leads = planted_project / "leads.csv"
+    code, text = run(
+        ["score", "--spec", str(spec), "--rules", "--as-of", "2026-03-01T00:00:00Z",
+         "--out", str(leads)],
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0, text
+    scored = pd.read_csv(leads)
+    assert len(scored) == 900 and scored["is_pql"].any()
+
+
+def test_triggers_refuses_to_write_rules_it_cannot_support(planted_project, monkeypatch, capsys):
+    trials = pd.read_csv(planted_project / "trials.csv")
+    trials["converted_at"] = None
+    trials.to_csv(planted_project / "trials.csv", index=False)
+    spec = planted_project / "pql.yaml"
+    before = spec.read_text()
+    args = ["triggers", "--spec", str(spec), "--out", str(planted_project / "r")]
+    code, text = run([*args, "--write-rules"], monkeypatch, capsys)
+    text = " ".join(text.split())  # rich wraps long messages
+    assert code == 5 and "no rules written" in text and "only 0 conversions" in text
+    assert spec.read_text() == before
+    assert (planted_project / "r" / "triggers.md").exists()  # the report is still written
+    code, text = run([*args, "--day", "-1"], monkeypatch, capsys)
+    assert code == 2 and "--day" in text
+    code, text = run([*args, "--max-conditions", "6"], monkeypatch, capsys)
+    assert code == 2 and "max-conditions" in text
