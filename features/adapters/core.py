@@ -165,7 +165,7 @@ def assemble(
         elif parsed.alias:
             user = graph.resolve(parsed.alias)
             if user is not None:
-                attributed += 1
+                attributed += user != parsed.alias
             elif parsed.alias_is_anonymous:
                 dropped[ANONYMOUS] += 1
                 continue

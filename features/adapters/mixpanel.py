@@ -36,16 +36,18 @@ def parse(record: dict[str, Any]) -> Parsed:
         ids = properties.get("$distinct_ids")
         merged = [text_id(i) for i in ids] if isinstance(ids, list) else []
         links += [(merged[0], other) for other in merged[1:]]
-        return Parsed(is_event=False, links=links, known_ids=[known])
-    anonymous = user is None and (distinct is None or distinct.startswith(DEVICE_PREFIX))
+        # $merge names no side as the user; the first id listed represents the person.
+        return Parsed(is_event=False, links=links, known_ids=[known, *merged[:1]])
     insert = text_id(properties.get("$insert_id"))
     time = properties.get("time")
     return Parsed(
         event=event,
         timestamp=time,
-        known=user or (None if anonymous else distinct),
-        alias=distinct if anonymous else None,
-        alias_is_anonymous=True,
+        known=user,
+        alias=None if user else distinct,
+        # "$device:..." is anonymous by construction; any other distinct id may be the
+        # user's own id (original ID merge), so an unlinked one is kept as a user.
+        alias_is_anonymous=bool(distinct and distinct.startswith(DEVICE_PREFIX)),
         dedupe=(event, distinct, str(time), insert) if insert else None,
         properties={
             k: v for k, v in flatten(properties).items() if k not in ("time", "distinct_id")

@@ -118,7 +118,7 @@ def test_cutoffs_before_the_log_starts_are_dropped_and_counted(spec_path: Path) 
 def test_paid_plans_need_a_plan_column() -> None:
     raw = yaml.safe_load(yaml.safe_dump(SPEC))
     del raw["data"]["events"]["columns"]["plan"]
-    with pytest.raises(SpecError, match="needs 'data.events.columns.plan'"):
+    with pytest.raises(SpecError, match=r"needs 'data\.events\.columns\.plan'"):
         parse_spec(raw)
     raw["label"] = {"horizon_days": 7}
     with pytest.raises(SpecError, match="paid_plans"):
