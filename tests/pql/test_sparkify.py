@@ -104,6 +104,11 @@ def test_train_refuses_and_the_rule_path_still_scores(
     assert "positive rows" in out and "at least 50 are needed" in out
     assert "pql score --rules" in out and "registered" not in out
 
+    folder = mlflow_store / "triggers"
+    code, out = run(["triggers", "--spec", str(SPEC), "--out", str(folder)], monkeypatch, capsys)
+    assert code == 0, out
+    assert "no rule is proposed" in out and (folder / "triggers.md").is_file()
+
     leads_file = mlflow_store / "leads.csv"
     code, out = run(
         ["score", "--spec", str(SPEC), "--out", str(leads_file)], monkeypatch, capsys
