@@ -18,7 +18,7 @@ import pytest
 from features.adapters.core import ANONYMOUS, DUPLICATE_INSERT, IDENTITY_RECORD
 from features.errors import DataError, SpecError
 from features.ingest import BAD_TIMESTAMP, DUPLICATE, MISSING_USER, load_events
-from features.pipeline import load_dataset
+from features.pipeline import load_dataset, training_features
 from features.spec import parse_spec
 
 DAY = 86_400
@@ -134,6 +134,10 @@ def test_segment_nested_property_is_a_dotted_column(tmp_path: Path) -> None:
     loaded = load_events(parse_spec(raw))
     seats = loaded.events.loc[loaded.events["event"] == "Signed Up", "plan.seats"]
     assert seats.tolist() == [3.0]
+    dataset = load_dataset(parse_spec(raw))
+    features, _ = training_features(dataset)
+    assert "signup_plan_seats_max" in dataset.definitions.names  # a name rules can use
+    assert "signup_plan_seats_max" in features.columns
 
 
 # --- Mixpanel ------------------------------------------------------------------------------
