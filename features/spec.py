@@ -98,13 +98,13 @@ class EventSource(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _vendor_defaults(cls, data: Any) -> Any:
-        """A vendor export has an account column (its group id) by default."""
-        if (
-            isinstance(data, dict)
-            and data.get("format") in VENDOR_FORMATS
-            and "columns" not in data
-        ):
-            return {**data, "columns": VENDOR_COLUMNS.model_dump(exclude_none=True)}
+        """A vendor export has an account column (its group id) by default; columns
+        given in the spec override the defaults one by one (`account_id: null` unsets)."""
+        if isinstance(data, dict) and data.get("format") in VENDOR_FORMATS:
+            given = data.get("columns")
+            if given is None or isinstance(given, dict):
+                defaults = VENDOR_COLUMNS.model_dump(exclude_none=True)
+                return {**data, "columns": {**defaults, **(given or {})}}
         return data
 
     @property

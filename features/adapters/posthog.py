@@ -33,6 +33,9 @@ def _properties(value: Any) -> dict[str, Any]:
 
 def parse(record: dict[str, Any]) -> Parsed:
     properties = _properties(record.get("properties"))
+    for key, value in record.items():  # the UI's CSV export flattens "properties.$browser"
+        if key.startswith("properties.") and value is not None:
+            properties = {**properties, key.removeprefix("properties."): value}
     event = text_id(record.get("event"))
     distinct = text_id(record.get("distinct_id")) or text_id(properties.get("distinct_id"))
     if event in IDENTITY_EVENTS:

@@ -221,8 +221,7 @@ AMPLITUDE = [
 
 def test_amplitude_round_trip(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "amplitude.jsonl", AMPLITUDE)
-    loaded = load_events(spec_for(path, "amplitude", columns={"session_id": "session_id",
-                                                              "account_id": "account_id"}))
+    loaded = load_events(spec_for(path, "amplitude", columns={"session_id": "session_id"}))
     check_accounting(loaded, len(AMPLITUDE))
     unusable = loaded.report.unusable
     assert (unusable[IDENTITY_RECORD], unusable[DUPLICATE_INSERT]) == (1, 1)
@@ -290,8 +289,25 @@ def test_vendor_spec_needs_only_path_and_format(tmp_path: Path) -> None:
     columns = spec.data.events.columns
     assert (columns.user_id, columns.event, columns.timestamp) == ("user_id", "event", "timestamp")
     assert columns.account_id == "account_id"  # group ids are accounts by default
+    assert parse_spec(spec.model_dump(mode="json")) == spec  # as a model bundle stores it
     with pytest.raises(SpecError, match=r"data\.events\.format"):
         spec_for(tmp_path / "x.jsonl", "heap")
+    # columns given override the defaults one by one
+    spec = spec_for(tmp_path / "x.jsonl", "mixpanel", columns={"account_id": "company_id"})
+    assert spec.data.events.columns.account_id == "company_id"
+    assert spec.data.events.columns.user_id == "user_id"
+    spec = spec_for(tmp_path / "x.jsonl", "posthog", columns={"account_id": None})
+    assert spec.data.events.columns.account_id is None
+
+
+def test_posthog_ui_csv_with_flattened_property_columns(tmp_path: Path) -> None:
+    path = tmp_path / "posthog.csv"
+    path.write_text(
+        "uuid,event,timestamp,distinct_id,properties.rows,properties.$browser\n"
+        "e1,Export,2026-01-01T10:00:00Z,u1,12,Chrome\n"
+    )
+    loaded = load_events(spec_for(path, "posthog"))
+    assert loaded.events["rows"].tolist() == [12.0]
 
 
 @pytest.mark.parametrize(

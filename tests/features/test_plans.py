@@ -123,3 +123,10 @@ def test_paid_plans_need_a_plan_column() -> None:
     raw["label"] = {"horizon_days": 7}
     with pytest.raises(SpecError, match="paid_plans"):
         parse_spec(raw)
+
+
+def test_a_dumped_spec_loads_again(spec_path: Path) -> None:
+    """Model bundles store the spec as `model_dump` YAML; it must parse back the same."""
+    spec = load_spec(spec_path)
+    again = parse_spec(yaml.safe_load(yaml.safe_dump(spec.model_dump(mode="json"))))
+    assert again == spec
