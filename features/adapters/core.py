@@ -69,6 +69,8 @@ class AdaptedEvents:
 
 def text_id(value: Any) -> str | None:
     """An id as stripped text; numbers as their integer text; blanks are missing."""
+    if type(value) is str:  # the common case first: this runs several times per record
+        return value.strip() or None
     if value is None or isinstance(value, bool | dict | list):
         return None
     if isinstance(value, float):
@@ -81,15 +83,14 @@ def text_id(value: Any) -> str | None:
 
 def flatten(properties: Any, prefix: str = "") -> dict[str, Any]:
     """Nested objects become dotted columns: {"plan": {"seats": 3}} -> plan.seats = 3."""
+    if type(properties) is not dict:  # JSON objects are dicts; anything else has none
+        return {}
     flat: dict[str, Any] = {}
-    if not isinstance(properties, Mapping):
-        return flat
     for key, value in properties.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
+        if type(value) is dict:
+            flat.update(flatten(value, f"{prefix}{key}."))
         else:
-            flat[name] = value
+            flat[f"{prefix}{key}" if prefix else key] = value
     return flat
 
 
