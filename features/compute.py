@@ -66,9 +66,12 @@ class _SortedLog:
         # Per entity: events count from signup up to the earlier of conversion and its
         # latest cutoff (later events can never be read). All rows of one entity share
         # its signup and conversion time.
-        signup = np.full(n_entities, NEVER_MS, dtype=np.int64)
+        # Unknown entities (code -1) are looked up at slot 0 and then dropped, so slot 0
+        # must exist even when no row is asked for (a live run nobody can be scored in).
+        slots = max(n_entities, 1)
+        signup = np.full(slots, NEVER_MS, dtype=np.int64)
         signup[rows.entity] = rows.signup_ms
-        until = np.full(n_entities, -NEVER_MS, dtype=np.int64)
+        until = np.full(slots, -NEVER_MS, dtype=np.int64)
         np.maximum.at(until, rows.entity, rows.as_of_ms)
         until[rows.entity] = np.minimum(until[rows.entity], rows.stop_ms)
 

@@ -34,6 +34,7 @@ LEAD_COLUMNS = (
     "reason_2",
     "reason_3",
     "negative_reason_1",
+    "last_active_at",
     "model_version",
     "as_of",
     "scored_at",
@@ -44,6 +45,7 @@ LEAD_COLUMNS = (
 class BatchScores:
     leads: pd.DataFrame  # LEAD_COLUMNS; scored entities first, best first
     as_of: pd.Timestamp
+    scored_at: pd.Timestamp
 
     @property
     def scored(self) -> pd.DataFrame:
@@ -89,7 +91,18 @@ def score_feature_rows(
     scored.insert(0, "entity_id", frame["entity_id"].to_numpy())
     scored.insert(1, "account_id", frame["account_id"].to_numpy())
     scored.insert(2, "status", "scored")
+    scored["last_active_at"] = last_active_at(frame)
     return scored.sort_values("probability", ascending=False, kind="stable")
+
+
+def last_active_at(frame: pd.DataFrame) -> pd.api.extensions.ExtensionArray:
+    """When each entity was last seen, from the features it was scored with.
+
+    Derived from `hours_since_last_event` at the row's `as_of` (the same point-in-time
+    features), so it needs no second pass over the events; missing = never active.
+    """
+    hours = pd.to_timedelta(frame["hours_since_last_event"].to_numpy(np.float64), unit="h")
+    return (pd.DatetimeIndex(frame["as_of"]) - hours).round("s").array
 
 
 def score_dataset(
@@ -122,14 +135,15 @@ def _leads(
     leads = pd.concat([scored, unscored], ignore_index=True)
     leads["model_version"] = version
     leads["as_of"] = as_of
-    leads["scored_at"] = pd.Timestamp(datetime.now(tz=UTC))
+    scored_at = pd.Timestamp(datetime.now(tz=UTC))
+    leads["scored_at"] = scored_at
     for column in LEAD_COLUMNS:
         if column not in leads.columns:
             leads[column] = None
     # nullable types: unscored rows stay empty instead of turning scores into floats
     leads["score"] = leads["score"].astype("Int64")
     leads["is_pql"] = leads["is_pql"].astype("boolean")
-    return BatchScores(leads=leads[list(LEAD_COLUMNS)], as_of=as_of)
+    return BatchScores(leads=leads[list(LEAD_COLUMNS)], as_of=as_of, scored_at=scored_at)
 
 
 def score_dataset_with_rules(dataset: Dataset, as_of: pd.Timestamp) -> BatchScores:
@@ -160,6 +174,7 @@ def score_dataset_with_rules(dataset: Dataset, as_of: pd.Timestamp) -> BatchScor
             "reason_1": [t[0] if t else None for t in texts],
             "reason_2": [t[1] if len(t) > 1 else None for t in texts],
             "reason_3": [t[2] if len(t) > 2 else None for t in texts],
+            "last_active_at": last_active_at(frame),
         }
     ).sort_values("score", ascending=False, kind="stable")
     return _leads(scored, live.not_scored, as_of, "rules")

@@ -60,6 +60,7 @@ NEGATIVE_ACTIVITY_TEXT = {
     "champion": "Activity rests on one member ({top_share}% of the team's events)",
 }
 TOP_PERCENT_CONTEXT = 75  # add "more than N% of trial users" from this percentile up
+MAX_PERCENT_CONTEXT = 95
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,8 @@ class ReasonWriter:
         if not percentiles or not math.isfinite(value) or value <= 0:
             return ""
         below = np.searchsorted(np.asarray(percentiles), value, side="left") - 1
-        share = int(max(below, 0) // 5 * 5)
+        # above every training value is still "more than 95%": never "more than 100%"
+        share = min(int(max(below, 0) // 5 * 5), MAX_PERCENT_CONTEXT)
         return f" - more than {share}% of trial users" if share >= TOP_PERCENT_CONTEXT else ""
 
     def _people(self, template: str, fields: dict[str, object]) -> str:

@@ -17,6 +17,9 @@ from features.cli import (
     progress_bar,
     write_frame,
 )
+from serving.alerts import DEFAULT_STATE_FILE
+from serving.handoff import AlertFormatOption, HandOff
+from serving.lead_report import DEFAULT_ROW_LIMIT
 
 
 def score_command(
@@ -32,6 +35,28 @@ def score_command(
     rules: Annotated[
         bool, typer.Option("--rules", help="Score with the spec's rules only, no model.")
     ] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write the lead report: one HTML file.")
+    ] = None,
+    html_rows: Annotated[
+        int, typer.Option(min=1, help="Scored leads shown in the HTML report (best first).")
+    ] = DEFAULT_ROW_LIMIT,
+    alert_webhook: Annotated[
+        str | None,
+        typer.Option("--alert-webhook", help="POST each newly qualified PQL to this URL."),
+    ] = None,
+    alert_format: Annotated[
+        AlertFormatOption, typer.Option(help="Alert body: json, or slack (incoming webhook).")
+    ] = AlertFormatOption.json,
+    alert_state: Annotated[
+        Path, typer.Option(help="SQLite file remembering qualifications and pending alerts.")
+    ] = DEFAULT_STATE_FILE,
+    alert_attempts: Annotated[
+        int, typer.Option(min=1, max=20, help="Tries per alert (5xx, timeouts, no connection).")
+    ] = 4,
+    alert_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds to wait for the webhook per try.")
+    ] = 10.0,
 ) -> None:
     """Score every entity with probability, tier, PQL flag and reasons (rows in = rows out)."""
     from serving.batch import score_dataset, score_dataset_with_rules
@@ -39,6 +64,9 @@ def score_command(
     from serving.scoring import Scorer
 
     check_output(out)
+    handoff = HandOff.checked(
+        html, html_rows, alert_webhook, alert_format, alert_state, alert_attempts, alert_timeout
+    )
     moment = parse_as_of(as_of)
     dataset = load_checked(spec)
     started = time.perf_counter()
@@ -46,6 +74,7 @@ def score_command(
         batch = score_dataset_with_rules(dataset, moment)
         write_frame(batch.leads, out)
         _summary(batch, "the spec's rules", out, started)
+        handoff.run(batch, dataset.spec, "rules", out)
         return
     try:
         loaded = load_model(model or champion_uri(dataset.spec.product))
@@ -74,6 +103,7 @@ def score_command(
         )
     write_frame(batch.leads, out)
     _summary(batch, f"model v{loaded.version}", out, started)
+    handoff.run(batch, dataset.spec, loaded.version, out)
 
 
 def _summary(batch, scorer_name: str, out: Path, started: float) -> None:

@@ -179,3 +179,10 @@ def test_feature_names_follow_the_naming_rule(definitions: FeatureDefinitions) -
     assert "invite_teammate_count_7d" in definitions.names
     assert "upload_file_bytes_sum" in definitions.names
     assert len(definitions.names) == len(set(definitions.names))
+
+
+def test_no_rows_gives_an_empty_frame_with_every_feature(definitions: FeatureDefinitions) -> None:
+    """A live run in which nobody can be scored (all sign up later) is empty, not a crash."""
+    frame = build_features(definitions, FIXED_LOG, rows_for())
+    assert len(frame) == 0
+    assert set(definitions.names) <= set(frame.columns)

@@ -1,0 +1,91 @@
+"""A real webhook receiver on a loopback port for the alert tests.
+
+It answers each request with the next scripted behaviour: a status code (200, 500,
+400, ...) or ("sleep", seconds) to time out the caller, then 200 once the script is
+used up. Every request body it read is kept, with its Idempotency-Key header, so
+tests can count deliveries and duplicates. `stop()` closes the port; a new receiver
+can listen on the same port again ("down, then restarts").
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Received:
+    key: str | None
+    body: dict
+    answered: int | str  # the status sent, or "sleep" when the caller was left waiting
+
+
+@dataclass
+class Receiver:
+    port: int = 0
+    script: list[int | tuple[str, float]] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        receiver = self
+        lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with lock:
+                    action = receiver.script.pop(0) if receiver.script else 200
+                key = self.headers.get("Idempotency-Key")
+                if isinstance(action, tuple):
+                    receiver.received.append(Received(key, body, "sleep"))
+                    time.sleep(action[1])
+                    action = 200
+                else:
+                    receiver.received.append(Received(key, body, action))
+                try:
+                    self.send_response(action)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args: object) -> None:  # keep test output clean
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/pql"
+
+    @property
+    def delivered(self) -> list[Received]:
+        """Requests answered 2xx: what the receiver accepted."""
+        return [r for r in self.received if r.answered == "sleep" or 200 <= int(r.answered) < 300]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+    def __enter__(self) -> Receiver:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
