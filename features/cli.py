@@ -129,7 +129,8 @@ def features_command(
         console.print(
             f"{len(frame):,} snapshot rows from {snapshots.candidates:,} candidates "
             f"({snapshots.converted_before:,} converted before the cutoff, "
-            f"{snapshots.beyond_data:,} past the end of the data)"
+            f"{snapshots.beyond_data:,} past the end of the data, "
+            f"{snapshots.before_data:,} at or before its start)"
         )
     else:
         frame, live = live_features(dataset, moment)

@@ -7,6 +7,7 @@ entity's events in an HTTP request (serving), so the two cannot drift apart.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from features.spec import Monotone, Spec
@@ -57,10 +58,14 @@ class ActionDefinition:
 
     @property
     def property_feature(self) -> str | None:
-        """`upload_file_bytes_sum`: the action's property aggregate, if it has one."""
+        """`upload_file_bytes_sum`: the action's property aggregate, if it has one.
+
+        Export properties may be dotted or carry `$` (`plan.seats`, `$duration`); the
+        feature name keeps letters, digits and `_` only, so rules can name it."""
         if self.property_column is None:
             return None
-        return f"{self.name}_{self.property_column}_{self.aggregate}"
+        column = re.sub(r"[^0-9A-Za-z_]+", "_", self.property_column).strip("_") or "property"
+        return f"{self.name}_{column}_{self.aggregate}"
 
     @property
     def feature_names(self) -> tuple[str, ...]:

@@ -4,12 +4,18 @@ DESIGN section 2: with a trials table, signup and conversion come from it; witho
 one, signup is the entity's first event and conversion the first occurrence of the
 spec's `conversion_event`. An account signs up with its first user and converts with
 its first converting user.
+
+Event logs without a trials table may still say more (`features.plans`): a per-event
+signup column (``data.events.columns.signup_at``, e.g. a registration time) gives the
+signup instead of the first event, a plan column with ``label.paid_plans`` makes the
+first paid event a conversion, and entities paying when first seen are no trials.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from features.plans import entity_key, paying_at_start, plan_conversions
 from features.simulator import ORACLE_COLUMN
 from features.spec import Spec
 
@@ -32,12 +38,27 @@ def _conversions(events: pd.DataFrame, key: str, conversion_event: str | None) -
     return converted.groupby(converted[key].astype(str))["timestamp"].min()
 
 
+def _signups(usable: pd.DataFrame, key: str) -> pd.Series:
+    """First event, or the earliest declared signup time where the log has one."""
+    ids = usable[key].astype(str)
+    signup = usable.groupby(ids)["timestamp"].min()
+    if "signup_at" in usable.columns:
+        declared = usable.groupby(ids)["signup_at"].min().reindex(signup.index)
+        signup = declared.where(declared.notna(), signup)
+    return signup
+
+
 def _from_events(events: pd.DataFrame, spec: Spec) -> pd.DataFrame:
-    key = "account_id" if spec.entity == "account" else "user_id"
+    key = entity_key(spec)
     usable = events[events[key].notna()]
-    signup = usable.groupby(usable[key].astype(str))["timestamp"].min()
+    signup = _signups(usable, key)
+    if spec.label.paid_plans and spec.label.exclude_paying_at_start:
+        signup = signup.drop(paying_at_start(spec, usable), errors="ignore")
     table = pd.DataFrame({"entity_id": signup.index.astype(str), "signup_at": signup.to_numpy()})
     converted = _conversions(usable, key, spec.label.conversion_event)
+    by_plan = plan_conversions(spec, usable, key)
+    if len(by_plan):  # the earlier of the conversion event and the first paid event
+        converted = pd.concat([converted, by_plan]).groupby(level=0).min()
     table["converted_at"] = table["entity_id"].map(converted)
     if key == "user_id":
         table["account_id"] = table["entity_id"].map(_first_account(events))

@@ -38,7 +38,7 @@ import numbers
 import re
 import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -49,6 +49,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from features.adapters import adapt_file
 from features.errors import DataError
 from features.spec import Spec, TrialColumns
 from features.timestamps import ASSUMED_UTC, ParsedTimestamps, parse_timestamps
@@ -96,6 +97,7 @@ class IngestReport:
     unusable: dict[str, int]  # reason -> rows, every reason checked (0 included), in order
     timestamp_formats: dict[str, int]  # see features.timestamps.FORMATS
     warnings: tuple[str, ...]
+    details: dict[str, int] = field(default_factory=dict)  # a vendor adapter's counts
 
     @property
     def rows_unusable(self) -> int:
@@ -738,7 +740,7 @@ def _event_columns(spec: Spec) -> tuple[dict[str, str], dict[str, str]]:
     mapped = spec.data.events.columns
     canonical: dict[str, str] = {}
     keys: dict[str, str] = {}
-    for name in ("user_id", "event", "timestamp", "account_id", "session_id"):
+    for name in ("user_id", "event", "timestamp", "account_id", "session_id", "plan", "signup_at"):
         source = getattr(mapped, name)
         if source is not None:
             canonical[name] = source
@@ -789,19 +791,27 @@ def load_events(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedEvents:
     A given frame with no rows loads as an empty canonical frame (scoring a user with no
     events is legitimate); a file with no rows is a `DataError`. A file whose rows are all
     unusable still loads: the report says why, the caller decides whether that is fatal.
+    A vendor export (`data.events.format` segment, mixpanel, ...) goes through its
+    adapter first; the records it turns into no row are counted under its reasons.
     """
     source = spec.data.events
     mapping, keys = _event_columns(spec)
-    raw, label = _source_frame(
-        frame,
-        source.path,
-        source.format,
-        source.encoding,
-        "events",
-        mapping,
-        ("user_id", "account_id", "event", "timestamp"),
-        keys,
-    )
+    if frame is None and source.is_vendor:
+        adapted = adapt_file(source.path, source.format, source.encoding)
+        raw, label = _adapted_frame(adapted.frame, source.path, mapping, keys), str(source.path)
+        rows_read, dropped, details = adapted.records, dict(adapted.dropped), adapted.details
+    else:
+        raw, label = _source_frame(
+            frame,
+            source.path,
+            source.format,
+            source.encoding,
+            "events",
+            mapping,
+            ("user_id", "account_id", "event", "timestamp", "plan"),
+            keys,
+        )
+        rows_read, dropped, details = len(raw), {}, {}
     n = len(raw)
     columns: dict[str, Any] = {"user_id": _ids(raw[mapping["user_id"]])}
     if "account_id" in mapping:
@@ -816,6 +826,12 @@ def load_events(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedEvents:
     warnings = _timestamp_warnings(mapping["timestamp"], raw[mapping["timestamp"]], parsed)
     if "session_id" in mapping:
         columns["session_id"] = _session_ids(raw[mapping["session_id"]])
+    if "plan" in mapping:
+        columns["plan"] = _ids(raw[mapping["plan"]])
+    if "signup_at" in mapping:
+        signup = parse_timestamps(raw[mapping["signup_at"]])
+        columns["signup_at"] = signup.values.array
+        warnings += _timestamp_warnings(mapping["signup_at"], raw[mapping["signup_at"]], signup)
     for prop in spec.property_columns:
         values, bad = _numbers(raw[prop])
         columns[prop] = values
@@ -826,6 +842,7 @@ def load_events(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedEvents:
             )
     canonical = pd.DataFrame(columns, copy=False)
     tally = _Tally(n)
+    tally.unusable.update(dropped)
     tally.drop(MISSING_USER, canonical["user_id"].isna().to_numpy())
     if spec.entity == "account":
         tally.drop(MISSING_ACCOUNT, canonical["account_id"].isna().to_numpy())
@@ -835,12 +852,25 @@ def load_events(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedEvents:
     events = _keep(canonical, tally.usable)
     report = IngestReport(
         source=label,
-        rows_read=n,
+        rows_read=rows_read,
         unusable=tally.unusable,
         timestamp_formats=parsed.formats,
         warnings=tuple(warnings),
+        details=details,
     )
     return LoadedEvents(events=events, report=report)
+
+
+def _adapted_frame(
+    frame: pd.DataFrame, path: Path, mapping: Mapping[str, str], keys: Mapping[str, str]
+) -> pd.DataFrame:
+    """The mapped columns of an adapter's rows. A column no record has is an error naming
+    the spec key, unless no record became a row at all (then every column is empty)."""
+    wanted = list(dict.fromkeys(mapping.values()))
+    if len(frame) == 0:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in wanted})
+    _check_columns(_File(path, "events", "utf-8"), [str(c) for c in frame.columns], wanted, keys)
+    return frame[wanted]
 
 
 def _keep(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:

@@ -18,7 +18,13 @@ from features.entities import build_entities
 from features.errors import DataQualityError
 from features.frames import _codes, build_features, entity_column, epoch_ms
 from features.ingest import IngestReport, load_events, load_trials
-from features.quality import DataQualityReport
+from features.plans import paying_at_start, plan_changes
+from features.quality import (
+    BEFORE_SIGNUP,
+    PAYING_AT_START,
+    DataQualityReport,
+    explain,
+)
 from features.rows import ROW_ID_COLUMNS, LiveRows, SnapshotRows, live_rows, snapshot_rows
 from features.spec import Spec
 
@@ -35,6 +41,7 @@ class Dataset:
     entities: pd.DataFrame
     data_end: pd.Timestamp | None
     quality: DataQualityReport
+    data_start: pd.Timestamp | None = None  # the first usable event
 
 
 def _event_spans(
@@ -66,6 +73,46 @@ def _unmatched(definitions: FeatureDefinitions, events: pd.DataFrame, conversion
     return {str(k): int(v) for k, v in others.head(UNMATCHED_SHOWN).items() if v > 0}
 
 
+def _plans(spec: Spec, events: pd.DataFrame, key: str, paying: pd.Index) -> dict[str, int]:
+    if "plan" not in events.columns:
+        return {}
+    changes = plan_changes(events, key)
+    counts = {
+        f"{key}s with a plan": changes.entities_with_plan,
+        "plan changed": changes.changed,
+        "plan changed back and forth (2+ changes)": changes.back_and_forth,
+    }
+    if spec.label.paid_plans:
+        counts[PAYING_AT_START] = len(paying)
+    return counts
+
+
+def _plan_warnings(spec: Spec, events: pd.DataFrame, key: str) -> list[str]:
+    changes = plan_changes(events, key)
+    if not changes.back_and_forth:
+        return []
+    first = "the first move to a paid plan is the conversion; " if spec.label.paid_plans else ""
+    return [
+        f"{changes.back_and_forth:,} {key}(s) changed plan back and forth (e.g. "
+        f"{changes.example}); {first}later changes are kept as ordinary events"
+    ]
+
+
+def _early_signups(events: pd.DataFrame, entities: pd.DataFrame) -> list[str]:
+    """Signups declared before the log starts: their first days are not observable."""
+    if "signup_at" not in events.columns or not len(events) or not len(entities):
+        return []
+    start = events["timestamp"].min()
+    early = int((entities["signup_at"] < start).sum())
+    if not early:
+        return []
+    return [
+        f"{early:,} of {len(entities):,} entities signed up (signup column) before the first "
+        f"event in the log ({start}); their activity before then is not in the data, so "
+        "early snapshots of them see less than really happened"
+    ]
+
+
 def _quality(
     spec: Spec,
     definitions: FeatureDefinitions,
@@ -83,6 +130,7 @@ def _quality(
     for name in silent:
         names = ", ".join(sorted(spec.actions[name].events))
         warnings.append(f"action '{name}' matches no event (spec lists: {names})")
+    warnings += _plan_warnings(spec, events, key) + _early_signups(events, entities)
     errors = []
     if len(events) == 0:
         errors.append(f"{ingest.source}: no usable event rows ({ingest.rows_read:,} read)")
@@ -90,11 +138,18 @@ def _quality(
         errors.append("no entities to score: no signups found")
     conversions = int(entities["converted_at"].notna().sum())
     not_used = {
-        "before signup (clock skew)": int(before.sum()),
+        BEFORE_SIGNUP: int(before.sum()),
         "at or after conversion": int(after.sum()),
     }
+    paying = paying_at_start(spec, events) if spec.data.trials is None else pd.Index([])
     if not known.all():
-        not_used[f"{key} with no trial row"] = int((~known).sum())
+        unknown = ~known
+        if spec.label.exclude_paying_at_start and len(paying):
+            of_paying = unknown & events[key].astype(str).isin(paying).to_numpy()
+            not_used[f"{key} {PAYING_AT_START}"] = int(of_paying.sum())
+            unknown &= ~of_paying
+        not_used[f"{key} with no trial row"] = int(unknown.sum())
+    not_used = {k: v for k, v in not_used.items() if v}
     return DataQualityReport(
         source=ingest.source,
         rows_read=ingest.rows_read,
@@ -110,12 +165,15 @@ def _quality(
         events_per_action=per_action,
         actions_without_events=silent,
         unmatched_event_names=_unmatched(definitions, events, spec.label.conversion_event),
-        not_used_in_features={k: v for k, v in not_used.items() if v},
+        not_used_in_features=not_used,
         conversions=conversions,
         conversion_rate=conversions / len(entities) if len(entities) else None,
         trials=trials_counts,
         warnings=warnings,
         errors=errors,
+        ingest_details=dict(ingest.details),
+        plans=_plans(spec, events, key, paying),
+        explanations=explain({**ingest.unusable, **not_used}),
     )
 
 
@@ -150,7 +208,8 @@ def load_dataset(
     if strict and quality.is_fatal:
         raise DataQualityError("; ".join(quality.errors))
     data_end = canonical["timestamp"].max() if len(canonical) else None
-    return Dataset(spec, definitions, canonical, entities, data_end, quality)
+    data_start = canonical["timestamp"].min() if len(canonical) else None
+    return Dataset(spec, definitions, canonical, entities, data_end, quality, data_start)
 
 
 def _with_ids(rows: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
@@ -173,7 +232,9 @@ def training_features(dataset: Dataset) -> tuple[pd.DataFrame, SnapshotRows]:
     """Features at every snapshot cutoff of every entity (labels are training's job)."""
     if dataset.data_end is None:
         raise DataQualityError("no usable events: nothing to build snapshots from")
-    snapshots = snapshot_rows(dataset.entities, dataset.spec.snapshots_days, dataset.data_end)
+    snapshots = snapshot_rows(
+        dataset.entities, dataset.spec.snapshots_days, dataset.data_end, dataset.data_start
+    )
     return features_for_rows(dataset, snapshots.rows), snapshots
 
 

@@ -14,6 +14,56 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from features.adapters.core import ANONYMOUS, DUPLICATE_INSERT, IDENTITY_RECORD
+from features.ingest import (
+    BAD_TIMESTAMP,
+    DUPLICATE,
+    MISSING_ACCOUNT,
+    MISSING_EVENT,
+    MISSING_USER,
+)
+
+BEFORE_SIGNUP = "before signup (clock skew)"
+PAYING_AT_START = "already paying when first seen (not a trial)"
+
+#: Why each kind of row is not used, in words a data owner can act on. Keys are the
+#: reasons of the ingest report and the "not used in features" counts (a key that ends
+#: one of these labels, e.g. "user_id already paying ...", gets its explanation).
+EXPLANATIONS: dict[str, str] = {
+    MISSING_USER: "logged-out or anonymous traffic (no user id): nobody to attribute it to",
+    MISSING_ACCOUNT: "events with no account id cannot count towards an account",
+    MISSING_EVENT: "events without a name cannot match any action",
+    BAD_TIMESTAMP: "a time that cannot be read cannot be placed before or after a cutoff",
+    DUPLICATE: "identical in every column to an earlier row (a re-sent or late-arriving "
+    "copy); the first copy is kept",
+    IDENTITY_RECORD: "identify / alias / merge records say which ids are one person; they "
+    "were used to join anonymous activity to users, and are not product actions",
+    DUPLICATE_INSERT: "the export repeats an insert id (a retry or a late-arriving copy of an "
+    "event already read); the first copy is kept, as the vendor de-duplicates",
+    ANONYMOUS: "activity of an anonymous / device id that never logged in or was never "
+    "linked to a user id: it cannot be attributed to anyone",
+    BEFORE_SIGNUP: "timed before the entity's signup: a device clock behind, or events "
+    "logged before the signup was recorded; features start at signup",
+    "at or after conversion": "a paying customer's behaviour says nothing about whether a "
+    "trial converts; features stop at conversion",
+    "with no trial row": "the trials table has no row for this id, so it has no signup",
+    PAYING_AT_START: "on a paid plan in its first event: never a trial, so never a lead "
+    "(label.exclude_paying_at_start)",
+}
+
+
+def explain(counts: dict[str, int]) -> dict[str, str]:
+    """The explanation of every reason with a non-zero count."""
+    explained = {}
+    for reason, count in counts.items():
+        if not count:
+            continue
+        for label, text in EXPLANATIONS.items():
+            if reason == label or reason.endswith(label):
+                explained[reason] = text
+                break
+    return explained
+
 
 @dataclass(frozen=True)
 class DataQualityReport:
@@ -37,6 +87,9 @@ class DataQualityReport:
     trials: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    ingest_details: dict[str, int] = field(default_factory=dict)  # vendor identity counts
+    plans: dict[str, int] = field(default_factory=dict)  # plan changes, paying at start
+    explanations: dict[str, str] = field(default_factory=dict)  # reason -> why not used
 
     @property
     def is_fatal(self) -> bool:
@@ -63,10 +116,18 @@ class DataQualityReport:
         summary.add_row(f"entities ({self.entity})", f"{self.entities:,}")
         for name, count in self.trials.items():
             summary.add_row(f"trials: {name}", f"{count:,}")
+        for name, count in self.ingest_details.items():
+            summary.add_row(f"export: {name}", f"{count:,}")
+        for name, count in self.plans.items():
+            summary.add_row(f"plans: {name}", f"{count:,}")
         summary.add_row("date range", f"{self.first_event} .. {self.last_event}")
         rate = "n/a" if self.conversion_rate is None else f"{self.conversion_rate:.1%}"
         summary.add_row("conversions", f"{self.conversions:,} ({rate})")
         console.print(summary)
+        if self.explanations:
+            console.print("Why rows are not used:")
+            for reason, text in self.explanations.items():
+                console.print(f"  {reason}: {text}")
 
         actions = Table(title="Events per action")
         actions.add_column("action")

@@ -2,8 +2,11 @@
 
 DESIGN section 3: a training row sits at `signup_at + d days` for each snapshot day `d`,
 kept only if the entity had not converted before `as_of` and `as_of` is not after the
-end of the observed data. A live row sits at one `as_of` for every entity that had
-signed up and not yet converted; the others are listed with the reason, not dropped.
+end of the observed data. When the log starts after some signups (a registration
+column or a trials table older than the event export), a cutoff at or before the first
+event would see no events at all: such rows are dropped and counted too. A live row
+sits at one `as_of` for every entity that had signed up and not yet converted; the
+others are listed with the reason, not dropped.
 """
 
 from __future__ import annotations
@@ -22,10 +25,14 @@ class SnapshotRows:
     candidates: int  # entities x snapshot days before any filter
     converted_before: int  # dropped: converted before as_of
     beyond_data: int  # dropped: as_of after the end of the observed data
+    before_data: int = 0  # dropped: as_of at or before the first observed event
 
 
 def snapshot_rows(
-    entities: pd.DataFrame, snapshots_days: list[float], data_end: pd.Timestamp
+    entities: pd.DataFrame,
+    snapshots_days: list[float],
+    data_end: pd.Timestamp,
+    data_start: pd.Timestamp | None = None,
 ) -> SnapshotRows:
     """All training cutoffs at once (one vectorised cross join, no per-entity loop)."""
     days = np.asarray(snapshots_days, dtype=float)
@@ -37,12 +44,15 @@ def snapshot_rows(
         repeated["converted_at"] < repeated["as_of"]
     )
     beyond = ~converted_before & (repeated["as_of"] > data_end)
-    kept = repeated[~converted_before & ~beyond].reset_index(drop=True)
+    before = ~converted_before & ~beyond
+    before &= (repeated["as_of"] <= data_start) if data_start is not None else False
+    kept = repeated[~converted_before & ~beyond & ~before].reset_index(drop=True)
     return SnapshotRows(
         rows=kept,
         candidates=len(repeated),
         converted_before=int(converted_before.sum()),
         beyond_data=int(beyond.sum()),
+        before_data=int(before.sum()),
     )
 
 

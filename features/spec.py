@@ -60,6 +60,12 @@ class EventColumns(_Strict):
     timestamp: str = "timestamp"
     account_id: str | None = None
     session_id: str | None = None
+    # A per-event plan / level column ("free", "paid"): conversion can be a move to a
+    # paid plan (label.paid_plans), and the report counts users whose plan flips.
+    plan: str | None = None
+    # A per-event signup / registration time column (e.g. Sparkify's `registration`):
+    # a user's signup is the earliest value, instead of their first event.
+    signup_at: str | None = None
 
 
 class TrialColumns(_Strict):
@@ -74,13 +80,36 @@ class TrialColumns(_Strict):
 
 
 FileFormat = Literal["auto", "csv", "parquet", "jsonl"]
+#: Product-analytics exports `features.adapters` turns into canonical events.
+EventFormat = Literal[
+    "auto", "csv", "parquet", "jsonl", "segment", "mixpanel", "amplitude", "posthog"
+]
+VENDOR_FORMATS: tuple[str, ...] = ("segment", "mixpanel", "amplitude", "posthog")
+#: What an adapter's rows are called; a vendor spec needs no `columns` at all.
+VENDOR_COLUMNS = EventColumns(account_id="account_id")
 
 
 class EventSource(_Strict):
     path: Path
-    format: FileFormat = "auto"
+    format: EventFormat = "auto"
     encoding: str = "utf-8"
     columns: EventColumns = EventColumns()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _vendor_defaults(cls, data: Any) -> Any:
+        """A vendor export has an account column (its group id) by default; columns
+        given in the spec override the defaults one by one (`account_id: null` unsets)."""
+        if isinstance(data, dict) and data.get("format") in VENDOR_FORMATS:
+            given = data.get("columns")
+            if given is None or isinstance(given, dict):
+                defaults = VENDOR_COLUMNS.model_dump(exclude_none=True)
+                return {**data, "columns": {**defaults, **(given or {})}}
+        return data
+
+    @property
+    def is_vendor(self) -> bool:
+        return self.format in VENDOR_FORMATS
 
 
 class TrialSource(_Strict):
@@ -99,6 +128,12 @@ class Label(_Strict):
     """Conversion comes from the trials table when there is one, else from this event."""
 
     conversion_event: str | None = None
+    # Conversion as a plan change: the first event on one of these plans (needs
+    # data.events.columns.plan). With conversion_event too, the earlier of the two counts.
+    paid_plans: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    # Users already on a paid plan when first seen were never trials: not entities
+    # (counted in the report). Only meaningful with paid_plans.
+    exclude_paying_at_start: bool = True
     horizon_days: Annotated[float, Field(gt=0, le=365)] = 14
 
 
@@ -221,10 +256,20 @@ class Spec(_Strict):
 
     @model_validator(mode="after")
     def _label_source(self) -> Spec:
-        if self.data.trials is None and not self.label.conversion_event:
+        if self.data.trials is None and not (self.label.conversion_event or self.label.paid_plans):
             raise ValueError(
                 "no way to know who converted: set 'label.conversion_event' or "
-                "give a 'data.trials' table with 'converted_at'"
+                "'label.paid_plans', or give a 'data.trials' table with 'converted_at'"
+            )
+        if self.label.paid_plans and self.data.events.columns.plan is None:
+            raise ValueError(
+                "'label.paid_plans' needs 'data.events.columns.plan' (the column that "
+                "holds each event's plan or level)"
+            )
+        if self.label.paid_plans and self.data.trials is not None:
+            raise ValueError(
+                "'label.paid_plans' and a 'data.trials' table both define conversion; "
+                "keep one (the trials table's converted_at, or the plan column)"
             )
         if self.entity == "account" and self.data.events.columns.account_id is None:
             raise ValueError("entity 'account' needs 'data.events.columns.account_id'")

@@ -67,7 +67,7 @@ def score_command(
 ) -> None:
     """Score every entity with probability, tier, PQL flag and reasons (rows in = rows out)."""
     from serving.batch import score_dataset, score_dataset_with_rules
-    from serving.registry import champion_uri, load_model
+    from serving.registry import ModelLoadError, champion_uri, load_model
     from serving.score_history import record_batch
     from serving.scoring import Scorer
 
@@ -84,7 +84,22 @@ def score_command(
         _summary(batch, "the spec's rules", out, started)
         handoff.run(batch, dataset.spec, "rules", out)
         return
-    loaded = load_model(model or champion_uri(dataset.spec.product))
+    try:
+        loaded = load_model(model or champion_uri(dataset.spec.product))
+    except ModelLoadError as exc:
+        if model is not None:
+            raise
+        # No champion usually means no model could be trained (e.g. too few
+        # conversions): say what still works instead of only that the model is missing.
+        hint = (
+            "score with the spec's rules instead: pql score --rules"
+            if dataset.spec.rules
+            else "add 'rules' to the spec and run pql score --rules"
+        )
+        raise ModelLoadError(
+            f"{exc.message}\nno champion model for {dataset.spec.product!r}: train one with "
+            f"pql train, or {hint}"
+        ) from None
     with progress_bar("scoring") as bar:
         task = bar.add_task("entities", total=None)
         batch = score_dataset(

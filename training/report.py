@@ -57,7 +57,8 @@ def render_result(result: TrainingResult, console: Console) -> None:
         f"snapshot rows: {counts['labelled_rows']:,} labelled; excluded: "
         f"{counts['unlabeled_horizon_past_data_end']:,} unlabeled (horizon past the end of the "
         f"data), {counts['dropped_converted_before_cutoff']:,} converted before the cutoff, "
-        f"{counts['dropped_past_data_end']:,} cutoffs past the end of the data"
+        f"{counts['dropped_past_data_end']:,} cutoffs past the end of the data, "
+        f"{counts.get('dropped_before_data_start', 0):,} at or before its start"
     )
     metrics = result.metrics
     rows = {

@@ -66,10 +66,13 @@ def _check_labels(rows: pd.DataFrame, min_positives: int, unlabeled: int) -> Non
             f"all {len(rows):,} labelled rows {kind}: a model needs both outcomes"
         )
     if positives < min_positives:
+        converters = rows.loc[rows["label"] == 1, "entity_id"].nunique()
         raise TrainingDataError(
-            f"only {positives} conversions among {len(rows):,} labelled rows; at least "
-            f"{min_positives} are needed (model.min_positives). Too few to train a model "
-            "you can trust; the rule-based path (pql triggers) may still help"
+            f"only {positives} positive rows (from {converters} converting entities) among "
+            f"{len(rows):,} labelled rows; at least {min_positives} are needed "
+            "(model.min_positives). Too few to train a model you can trust, so none is "
+            "trained. The rule-based path still works: `pql triggers` measures which actions "
+            "go with conversion, and `pql score --rules` scores with the spec's rules"
         )
 
 
@@ -266,6 +269,7 @@ def train_model(dataset: Dataset) -> TrainingResult:
             "snapshot_candidates": snapshots.candidates,
             "dropped_converted_before_cutoff": snapshots.converted_before,
             "dropped_past_data_end": snapshots.beyond_data,
+            "dropped_before_data_start": snapshots.before_data,
             "unlabeled_horizon_past_data_end": labeled.unlabeled,
             "labelled_rows": len(rows),
         },

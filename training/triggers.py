@@ -423,7 +423,7 @@ def discover_triggers(
     day = default_day(spec.snapshots_days) if day is None else float(day)
     if dataset.data_end is None:
         raise TriggerError("no usable events: nothing to find triggers in")
-    snapshots = snapshot_rows(dataset.entities, [day], dataset.data_end)
+    snapshots = snapshot_rows(dataset.entities, [day], dataset.data_end, dataset.data_start)
     labelled = label_rows(snapshots.rows, spec.label.horizon_days, dataset.data_end)
     rows = labelled.rows
     if rows.empty:

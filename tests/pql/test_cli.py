@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -229,3 +230,26 @@ def test_triggers_refuses_to_write_rules_it_cannot_support(planted_project, monk
     assert code == 2 and "--day" in text
     code, text = run([*args, "--max-conditions", "6"], monkeypatch, capsys)
     assert code == 2 and "max-conditions" in text
+
+
+def test_vendor_export_validates_and_bad_export_exits_3(tmp_path, monkeypatch, capsys):
+    records = [
+        {"type": "track", "event": "invite", "anonymousId": "a1", "messageId": "m1",
+         "timestamp": "2026-03-01T10:00:00Z"},
+        {"type": "identify", "userId": "u1", "anonymousId": "a1", "messageId": "m2"},
+        {"type": "track", "event": "paid", "userId": "u1", "messageId": "m3",
+         "timestamp": "2026-03-02T10:00:00Z"},
+        {"type": "track", "event": "paid", "userId": "u1", "messageId": "m3",
+         "timestamp": "2026-03-02T10:00:00Z"},
+    ]
+    export = tmp_path / "segment.jsonl"
+    export.write_text("".join(json.dumps(r) + "\n" for r in records))
+    spec = dict(SPEC, data={"events": {"path": "segment.jsonl", "format": "segment"}})
+    (tmp_path / "pql.yaml").write_text(yaml.safe_dump(spec))
+    code, out = run(["validate", "--spec", str(tmp_path / "pql.yaml")], monkeypatch, capsys)
+    assert code == 0, out
+    assert "identity record" in out and "duplicate insert id" in out
+    assert "anonymous events attributed to a known user" in out
+    export.write_text(export.read_text() + '{"type": "track", "event": \n')
+    code, out = run(["validate", "--spec", str(tmp_path / "pql.yaml")], monkeypatch, capsys)
+    assert code == 3 and "segment.jsonl" in out and "line 5" in out

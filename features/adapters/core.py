@@ -1,0 +1,207 @@
+"""The part every vendor adapter shares: records -> canonical event rows, counted.
+
+A vendor module only says what one record means (`Parsed`): an event or an identity
+statement, its ids, time, account, de-duplication key and properties. `assemble` then
+does the same work for every vendor, in two passes so that a login later in the file
+still claims the anonymous events before it:
+
+1. collect identity links and known ids; drop identity-only records and re-sent copies
+   (same insert id), counting both;
+2. resolve every event's id to its user; events whose anonymous id never met a known
+   user are dropped and counted (they cannot be attributed to anyone).
+
+The result is a frame with the canonical column names (``user_id``, ``event``,
+``timestamp``, ``account_id``, ``session_id``) plus one column per flattened property,
+which `features.ingest.load_events` validates like any other event table. Rows read =
+rows returned + every dropped reason, so the data-quality report still adds up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.adapters.identity import IdentityGraph
+from features.errors import DataError
+
+# Reasons a record yields no event row, in report order.
+IDENTITY_RECORD = "identity record (links ids, not an action)"
+DUPLICATE_INSERT = "duplicate insert id (re-sent or late-arriving copy)"
+ANONYMOUS = "anonymous id never identified"
+REASONS = (IDENTITY_RECORD, DUPLICATE_INSERT, ANONYMOUS)
+
+CANONICAL = ("user_id", "event", "timestamp", "account_id", "session_id")
+
+
+@dataclass
+class Parsed:
+    """What one export record says, in vendor-neutral terms."""
+
+    is_event: bool = True
+    event: Any = None
+    timestamp: Any = None
+    known: str | None = None  # a real (logged-in) user id
+    alias: str | None = None  # an id that may be anonymous (device, anonymous id)
+    alias_is_anonymous: bool = True  # False: an unresolved alias may be a user id
+    account: str | None = None
+    session: Any = None
+    dedupe: Hashable | None = None  # insert id key; None = no de-duplication
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    links: list[tuple[str | None, str | None]] = field(default_factory=list)
+    known_ids: list[str | None] = field(default_factory=list)
+    memberships: list[tuple[str | None, str | None]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AdaptedEvents:
+    """Canonical rows of a vendor export, with everything that did not become a row."""
+
+    frame: pd.DataFrame
+    records: int
+    dropped: dict[str, int]  # reason -> records, every reason (0 included), in order
+    details: dict[str, int]  # identity and account resolution, for the report
+    warnings: tuple[str, ...] = ()
+
+
+def text_id(value: Any) -> str | None:
+    """An id as stripped text; numbers as their integer text; blanks are missing."""
+    if type(value) is str:  # the common case first: this runs several times per record
+        return value.strip() or None
+    if value is None or isinstance(value, bool | dict | list):
+        return None
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return None
+        return str(int(value)) if value.is_integer() else repr(value)
+    text = str(value).strip()
+    return text or None
+
+
+def flatten(properties: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested objects become dotted columns: {"plan": {"seats": 3}} -> plan.seats = 3."""
+    if type(properties) is not dict:  # JSON objects are dicts; anything else has none
+        return {}
+    flat: dict[str, Any] = {}
+    for key, value in properties.items():
+        if type(value) is dict:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}" if prefix else key] = value
+    return flat
+
+
+def first_value(value: Any) -> str | None:
+    """A group field: a scalar, a list of ids, or a mapping of group type -> id(s)."""
+    if isinstance(value, Mapping):
+        for item in value.values():
+            found = first_value(item)
+            if found:
+                return found
+        return None
+    if isinstance(value, list):
+        for item in value:
+            found = first_value(item)
+            if found:
+                return found
+        return None
+    return text_id(value)
+
+
+def assemble(
+    records: list[dict[str, Any]],
+    parse: Callable[[dict[str, Any]], Parsed],
+    *,
+    path: Path,
+    vendor: str,
+    expected: str,
+) -> AdaptedEvents:
+    """Records -> `AdaptedEvents` (see the module docstring for the two passes)."""
+    graph = IdentityGraph()
+    dropped = dict.fromkeys(REASONS, 0)
+    seen: set[Hashable] = set()
+    events: list[Parsed] = []
+    members: list[tuple[str, str]] = []
+    named = 0
+    for record in records:
+        parsed = parse(record)
+        for first, second in parsed.links:
+            graph.link(first, second)
+        for known in parsed.known_ids:
+            graph.mark_known(known)
+        if parsed.known:
+            graph.mark_known(parsed.known)
+            graph.link(parsed.known, parsed.alias)
+        members += [(who, group) for who, group in parsed.memberships if who and group]
+        if not parsed.is_event:
+            dropped[IDENTITY_RECORD] += 1
+            continue
+        named += parsed.event is not None
+        if parsed.dedupe is not None:
+            if parsed.dedupe in seen:
+                dropped[DUPLICATE_INSERT] += 1
+                continue
+            seen.add(parsed.dedupe)
+        events.append(parsed)
+    if named == 0 and dropped[IDENTITY_RECORD] == 0:
+        keys = ", ".join(sorted(map(str, records[0]))[:12]) or "(none)"
+        raise DataError(
+            f"events file '{path}' does not look like a {vendor} export "
+            f"(data.events.format = '{vendor}'): no record has {expected}; "
+            f"the first record's fields are: {keys}"
+        )
+    account_of = {}
+    for who, group in members:  # the latest group call wins
+        account_of[graph.resolve(who) or who] = group
+
+    rows: list[dict[str, Any]] = []
+    attributed = merged = from_membership = 0
+    for parsed in events:
+        if parsed.known:
+            user = graph.resolve(parsed.known) or parsed.known
+            merged += user != parsed.known
+        elif parsed.alias:
+            user = graph.resolve(parsed.alias)
+            if user is not None:
+                attributed += user != parsed.alias
+            elif parsed.alias_is_anonymous:
+                dropped[ANONYMOUS] += 1
+                continue
+            else:
+                user = parsed.alias
+        else:
+            user = None  # no id at all: counted as "missing user id" by ingestion
+        account = parsed.account
+        if account is None and user in account_of:
+            account = account_of[user]
+            from_membership += 1
+        row = {
+            "user_id": user,
+            "event": parsed.event,
+            "timestamp": parsed.timestamp,
+            "account_id": account,
+            "session_id": parsed.session,
+        }
+        for name, value in parsed.properties.items():
+            row[f"properties.{name}" if name in CANONICAL else name] = value
+        rows.append(row)
+    frame = pd.DataFrame.from_records(rows, columns=_columns(rows))
+    details = {
+        "records read": len(records),
+        "identity links": graph.links,
+        "anonymous events attributed to a known user": attributed,
+        "events of a user id merged into another": merged,
+        "events given an account by a group call": from_membership,
+    }
+    return AdaptedEvents(frame=frame, records=len(records), dropped=dropped, details=details)
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    names: dict[str, None] = dict.fromkeys(CANONICAL)
+    for row in rows:
+        for name in row:
+            names.setdefault(name)
+    return list(names)

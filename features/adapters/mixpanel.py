@@ -1,0 +1,56 @@
+"""Mixpanel raw export: one JSON object per line, ``{"event", "properties": {...}}``.
+
+Documented shape: ``properties.distinct_id``, ``properties.time`` (epoch seconds),
+``properties.$insert_id`` (Mixpanel de-duplicates on event name, distinct_id, time and
+insert id together, and so do we), ``$device_id`` / ``$user_id`` (simplified ID merge:
+anonymous events have ``distinct_id = "$device:<device_id>"``), and the identity events
+``$identify`` (``$anon_id`` -> ``$identified_id``), ``$create_alias`` (``alias``) and
+``$merge`` (``$distinct_ids``). Mixpanel has no standard group field: map
+``data.events.columns.account_id`` to the property that holds your group key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from features.adapters.core import Parsed, flatten, text_id
+
+EXPECTED = "'event' and 'properties.distinct_id'"
+IDENTITY_EVENTS = ("$identify", "$create_alias", "$merge")
+DEVICE_PREFIX = "$device:"
+
+
+def parse(record: dict[str, Any]) -> Parsed:
+    properties = record.get("properties") if isinstance(record.get("properties"), dict) else {}
+    event = text_id(record.get("event"))
+    distinct = text_id(properties.get("distinct_id"))
+    user = text_id(properties.get("$user_id"))
+    device = text_id(properties.get("$device_id"))
+    links: list[tuple[str | None, str | None]] = []
+    if device:
+        links += [(distinct, device), (distinct, f"{DEVICE_PREFIX}{device}")]
+    if event in IDENTITY_EVENTS:
+        known = text_id(properties.get("$identified_id")) or text_id(properties.get("alias"))
+        links.append((known, text_id(properties.get("$anon_id"))))
+        links.append((known, distinct))
+        ids = properties.get("$distinct_ids")
+        merged = [text_id(i) for i in ids] if isinstance(ids, list) else []
+        links += [(merged[0], other) for other in merged[1:]]
+        # $merge names no side as the user; the first id listed represents the person.
+        return Parsed(is_event=False, links=links, known_ids=[known, *merged[:1]])
+    insert = text_id(properties.get("$insert_id"))
+    time = properties.get("time")
+    return Parsed(
+        event=event,
+        timestamp=time,
+        known=user,
+        alias=None if user else distinct,
+        # "$device:..." is anonymous by construction; any other distinct id may be the
+        # user's own id (original ID merge), so an unlinked one is kept as a user.
+        alias_is_anonymous=bool(distinct and distinct.startswith(DEVICE_PREFIX)),
+        dedupe=(event, distinct, str(time), insert) if insert else None,
+        properties={
+            k: v for k, v in flatten(properties).items() if k not in ("time", "distinct_id")
+        },
+        links=links,
+    )
