@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import sys
 from collections import defaultdict
 from itertools import pairwise
 from pathlib import Path
@@ -17,24 +16,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pql.cli import main
+from tests.pql.test_cli import run
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "examples/sparkify/pql.yaml"
 DATA = ROOT.parent / "shared/data/sparkify-eventsim/events.jsonl.gz"
 
 pytestmark = pytest.mark.skipif(not DATA.exists(), reason="shared data not present")
-
-
-def run(args: list[str], monkeypatch, capsys) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["pql", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    output = captured.out + captured.err
-    assert "Traceback" not in output
-    return exit_info.value.code or 0, output
 
 
 def hand_counts() -> dict[str, int]:
