@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from features.cli import console, simulate_command
+from features.cli import console, simulate_command, write_frame
 
 TOP_LEADS = 10
 
@@ -43,6 +43,8 @@ def demo_command(
     from features.pipeline import load_dataset
     from features.spec import load_spec
     from serving.batch import score_dataset
+    from serving.handoff import write_lead_report
+    from serving.lead_report import DEFAULT_ROW_LIMIT
     from serving.registry import load_model
     from serving.scoring import Scorer
     from training.cli import run_training
@@ -67,7 +69,14 @@ def demo_command(
         "scored: converted or not yet signed up)"
     )
     console.print(_leads_table(scored.head(TOP_LEADS), loaded.version or "?"))
+    leads_file, report_file = out / "leads.csv", out / "leads.html"
+    write_frame(batch.leads, leads_file)
+    write_lead_report(
+        batch, dataset.spec, loaded.version, leads_file, report_file, DEFAULT_ROW_LIMIT
+    )
     console.print(
-        f"demo finished in {time.perf_counter() - started:.0f}s. Open the MLflow UI with:\n"
+        f"demo finished in {time.perf_counter() - started:.0f}s. Every lead: {leads_file}; "
+        f"the sales reps' report: {report_file} (open it in a browser).\n"
+        f"Open the MLflow UI with:\n"
         f"  .venv/bin/mlflow ui --backend-store-uri {os.environ['MLFLOW_TRACKING_URI']}"
     )

@@ -12,13 +12,14 @@
 # ---
 
 # %% [markdown]
-# # 03 · Scoring and monitoring
+# # 03 · Scoring, the lead report and monitoring
 #
 # After training: batch-score every trial with the champion (what `pql score` does),
-# keep each run in the score history, and monitor: does what the model sees still look
-# like training (PSI), did the scores come true once outcomes are known (realised
-# conversion by tier, calibration), and is it time to retrain (what `pql monitor`
-# does). Small simulated data, a temporary MLflow store and history folder.
+# write the lead report sales reps read, keep each run in the score history, and
+# monitor: does what the model sees still look like training (PSI), did the scores come
+# true once outcomes are known (realised conversion by tier, calibration), and is it
+# time to retrain (what `pql monitor` does). Small simulated data, a temporary MLflow
+# store and history folder.
 
 # %%
 import os
@@ -26,12 +27,13 @@ import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from IPython.display import Image, Markdown, display
+from IPython.display import HTML, Image, Markdown, display
 
 from features.pipeline import load_dataset
 from features.simulator import simulate
 from features.spec import load_spec
 from serving.batch import score_dataset
+from serving.lead_report import ReportContext, render_lead_report
 from serving.registry import load_model
 from serving.score_history import history_folder, list_runs, record_batch
 from serving.scoring import Scorer
@@ -79,6 +81,27 @@ latest.scored["tier"].value_counts().reindex(["hot", "warm", "cold"]).plot.bar(
 )
 latest.scored["probability"].plot.hist(bins=30, ax=probabilities, title="calibrated probability")
 figure.tight_layout()
+
+# %% [markdown]
+# ## The lead report for sales reps
+# What `pql score --html leads.html` writes: one self-contained page (no server, no
+# external assets) with the leads ranked by score, their tier, account, last activity,
+# the reasons behind each score and the signal holding it back; sortable and
+# filterable in the browser. Here it is rendered inline.
+
+# %%
+context = ReportContext(
+    product=dataset.spec.product,
+    entity=dataset.spec.entity,
+    model_version=champion.version,
+    as_of=latest.as_of,
+    scored_at=latest.scored_at,
+    row_limit=25,
+)
+page = render_lead_report(latest.leads, context)
+(WORK / "leads.html").write_text(page, encoding="utf-8")
+print(f"{len(page) / 1024:.0f} KiB -> {WORK / 'leads.html'}")
+display(HTML(page))
 
 # %% [markdown]
 # ## The score history
