@@ -200,7 +200,9 @@ def advise(
     for row in drift.itertuples():
         label = "the score" if row.feature == SCORE_ROW else f"{row.feature}"
         where = (
-            "" if row.feature == SCORE_ROW else (" (important)" if row.important else " (minor)")
+            ""
+            if row.feature == SCORE_ROW
+            else (" (a feature the model leans on)" if row.important else " (a minor feature)")
         )
         text = f"{label}{where} PSI {row.psi:.2f}"
         if row.psi >= thresholds.psi_major and row.important:
