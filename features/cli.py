@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,10 +38,25 @@ def parse_as_of(value: str | None) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
+def check_writable(target: Path, *, folder: bool = False) -> None:
+    """Fail before the work, not after it: the output's folder exists (or is created)
+    and can be written to. `folder` says `target` is itself the output folder."""
+    directory = target if folder else target.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(
+            f"{target}: cannot create the output folder {directory} ({exc.strerror})"
+        ) from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise DataError(f"{target}: the output folder {directory} is not writable")
+
+
 def check_output(out: Path) -> None:
-    """Fail before the work, not after it: .parquet or .csv only."""
+    """Fail before the work, not after it: .parquet or .csv only, in a writable folder."""
     if out.suffix.lower() not in {".parquet", ".csv"}:
         raise DataError(f"{out}: output must end in .parquet or .csv")
+    check_writable(out)
 
 
 def write_frame(frame: pd.DataFrame, out: Path) -> None:

@@ -42,6 +42,13 @@ def main() -> None:
     except PqlError as error:
         _stderr.print(f"[red]error:[/] {error.message}", highlight=False)
         sys.exit(error.exit_code)
+    except OSError as error:  # a file or folder the OS refused: say which, exit 3
+        if os.environ.get("PQL_DEBUG") or error.filename is None:
+            raise
+        _stderr.print(
+            f"[red]error:[/] {error.filename}: {error.strerror or error}", highlight=False
+        )
+        sys.exit(3)
     except KeyboardInterrupt:
         _stderr.print("interrupted")
         sys.exit(130)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from features.cli import console
+from features.cli import check_writable, console
 from features.errors import DataError
 from features.spec import Spec
 from serving.alerts import AlertConfig, AlertDeliveryError, AlertState, deliver
@@ -27,8 +27,11 @@ class AlertFormatOption(StrEnum):
 
 def check_html_output(html: Path | None) -> None:
     """Fail before the scoring work, not after it."""
-    if html is not None and html.suffix.lower() not in {".html", ".htm"}:
+    if html is None:
+        return
+    if html.suffix.lower() not in {".html", ".htm"}:
         raise DataError(f"{html}: the lead report must end in .html")
+    check_writable(html)
 
 
 def write_lead_report(

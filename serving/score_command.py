@@ -11,6 +11,7 @@ import typer
 from features.cli import (
     SpecOption,
     check_output,
+    check_writable,
     console,
     load_checked,
     parse_as_of,
@@ -68,7 +69,7 @@ def score_command(
     """Score every entity with probability, tier, PQL flag and reasons (rows in = rows out)."""
     from serving.batch import score_dataset, score_dataset_with_rules
     from serving.registry import ModelLoadError, champion_uri, load_model
-    from serving.score_history import record_batch
+    from serving.score_history import history_folder, record_batch
     from serving.scoring import Scorer
 
     check_output(out)
@@ -84,6 +85,7 @@ def score_command(
         _summary(batch, "the spec's rules", out, started)
         handoff.run(batch, dataset.spec, "rules", out)
         return
+    check_writable(history_folder(dataset.spec.product, history), folder=True)
     try:
         loaded = load_model(model or champion_uri(dataset.spec.product))
     except ModelLoadError as exc:

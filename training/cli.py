@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from features.cli import SpecOption, console, load_checked
+from features.cli import SpecOption, check_writable, console, load_checked
 from features.errors import UsageError
 from features.spec import load_spec
 
@@ -99,6 +99,7 @@ def monitor_command(
     from training.tracking import open_tracking
 
     product = load_spec(spec).product
+    check_writable(out, folder=True)
     folder = history_folder(product, history)
     runs = list_runs(folder)
     if not runs:
@@ -160,6 +161,7 @@ def triggers_command(
 
     if day is not None and not day > 0:
         raise UsageError(f"--day: must be a positive number of days, got {day:g}")
+    check_writable(out, folder=True)
     dataset = load_checked(spec)
     with console.status("Measuring triggers ..."):
         report = discover_triggers(

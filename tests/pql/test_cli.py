@@ -253,3 +253,38 @@ def test_vendor_export_validates_and_bad_export_exits_3(tmp_path, monkeypatch, c
     export.write_text(export.read_text() + '{"type": "track", "event": \n')
     code, out = run(["validate", "--spec", str(tmp_path / "pql.yaml")], monkeypatch, capsys)
     assert code == 3 and "segment.jsonl" in out and "line 5" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["features", "--out", "{bad}/f.csv"],
+        ["score", "--rules", "--out", "{bad}/leads.csv"],
+        ["score", "--rules", "--out", "{ok}/leads.csv", "--html", "{bad}/leads.html"],
+        ["triggers", "--out", "{bad}"],
+        ["monitor", "--out", "{bad}"],
+    ],
+)
+def test_unwritable_outputs_fail_before_the_work(planted_project, monkeypatch, capsys, args):
+    (planted_project / "a-file").write_text("not a folder")
+    bad, ok = planted_project / "a-file" / "out", planted_project / "ok"
+    filled = [a.format(bad=bad, ok=ok) for a in args]
+    code, text = run(
+        [filled[0], "--spec", str(planted_project / "pql.yaml"), *filled[1:]], monkeypatch, capsys
+    )
+    text = " ".join(text.split())
+    assert code == 3, text
+    assert f"{bad}" in text and "cannot create the output folder" in text
+    assert not (ok / "leads.csv").exists()  # nothing half-done
+
+
+def test_a_file_the_os_refuses_is_named_not_a_traceback(planted_project, monkeypatch, capsys):
+    out = planted_project / "report"
+    (out / "triggers.csv").mkdir(parents=True)  # a folder where the report file goes
+    code, text = run(
+        ["triggers", "--spec", str(planted_project / "pql.yaml"), "--out", str(out)],
+        monkeypatch,
+        capsys,
+    )
+    text = text.replace("\n", "")  # rich folds long paths mid-word
+    assert code == 3 and "triggers.csv: Is a directory" in text and "internal error" not in text
