@@ -94,7 +94,7 @@ def monitor_command(
     """Drift (PSI) of the latest scoring run vs training, realised conversion, retrain advice."""
     from serving.registry import champion_uri, load_model
     from serving.score_history import history_folder, list_runs
-    from training.monitor import NoScoresError, build_report
+    from training.monitor import NoScoresError, build_report, latest_scored_run
     from training.monitor_report import log_report, write_report
     from training.tracking import open_tracking
 
@@ -107,7 +107,7 @@ def monitor_command(
             f"no scoring runs recorded for '{product}' in {folder}: run `pql score --spec "
             f"{spec}` first (monitoring compares what was scored with training)"
         )
-    latest = runs[-1]
+    latest = latest_scored_run(runs)
     open_tracking()
     if model is None:
         model = (

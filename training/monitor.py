@@ -43,6 +43,22 @@ class NoScoresError(PqlError):
     exit_code = 9
 
 
+def latest_scored_run(runs: list[ScoreRun]) -> ScoreRun:
+    """The newest run that scored someone: a run at a moment when nobody was in trial
+    (e.g. scored ahead of the data) must not hide the last real one from monitoring."""
+    if not runs:
+        raise NoScoresError("no scoring runs to monitor")
+    for run in reversed(runs):
+        if run.scored > 0:
+            return run
+    newest = runs[-1]
+    raise NoScoresError(
+        f"none of the {len(runs)} recorded scoring run(s) scored an entity (the newest, "
+        f"{newest.path.name}, as_of {newest.as_of:%Y-%m-%d %H:%M}): nothing to compare "
+        "with training"
+    )
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """When monitoring says "retrain"; defaults are the usual PSI bands."""
@@ -274,20 +290,13 @@ def build_report(
     thresholds: Thresholds = Thresholds(),
 ) -> MonitorReport:
     """Compare the latest run with training; realised outcomes for matured runs."""
-    if not runs:
-        raise NoScoresError("no scoring runs to monitor")
-    latest = runs[-1]
+    latest = latest_scored_run(runs)
     if latest.entity != dataset.spec.entity:
         raise PqlError(
             f"the latest scoring run ({latest.path.name}) scored {latest.entity}s but the "
             f"spec's entity is {dataset.spec.entity!r}: monitor it with the spec it was scored with"
         )
     frame = latest.frame()
-    if frame.empty:
-        raise NoScoresError(
-            f"the latest scoring run ({latest.path.name}, as_of {latest.as_of:%Y-%m-%d %H:%M}) "
-            "scored no entities: nothing to compare with training"
-        )
     missing = [n for n in bundle.feature_names if n not in frame.columns]
     if missing:
         raise PqlError(

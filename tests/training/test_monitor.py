@@ -172,6 +172,12 @@ def test_report_from_recorded_runs_and_a_bundle_without_reference(
     assert [r.as_of for r in runs] == [early, late]
     report = build_report(runs, dataset, bundle, "pql-simulated v1")
     assert report.latest.as_of == late
+    # a newer run that scored nobody (ahead of every signup) does not hide the last real one
+    ahead = dataset.entities["signup_at"].min() - pd.Timedelta(days=1)
+    record_batch(score_dataset(scorer, dataset, ahead, model_version="1"), loaded, spec, tmp_path)
+    newest = list_runs(tmp_path / spec.product)
+    assert newest[-1].scored == 0
+    assert build_report(newest, dataset, bundle, "m").latest.as_of == late
     # only the early run's horizon lies inside the data
     assert report.matured["as_of"].tolist() == [early]
     early_frame = runs[0].frame()
@@ -210,5 +216,5 @@ def test_a_latest_run_that_scored_nobody_is_a_clear_error(trained, tmp_path) -> 
         feature_names=names, model_name="pql-simulated", model_version="1",
     )  # fmt: skip
     assert (run.entities_in, run.scored) == (1, 0)
-    with pytest.raises(NoScoresError, match="scored no entities"):
+    with pytest.raises(NoScoresError, match="none of the 1 recorded scoring run"):
         build_report([run], trained.dataset, bundle, "m")
