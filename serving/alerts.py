@@ -19,9 +19,16 @@ operation every qualification is alerted exactly once.
 
 Delivery retries 5xx, 408, 429, connection errors and timeouts with exponential
 backoff, a bounded number of times; other answers (a 4xx: the receiver refuses the
-payload) are not retried. The first alert that cannot be delivered stops the run: the
-rest stay pending, and `AlertDeliveryError` (exit 8) says so after every other output
-of the run has been written.
+payload) are not retried. Redirects are never followed: urllib would repeat a
+301/302/303 as a GET without the body, and the GET's 200 would mark an alert delivered
+that nobody received; a 3xx is "not delivered" and names where it points, so the URL
+can be fixed. The first alert that cannot be delivered stops the run: the rest stay
+pending, and `AlertDeliveryError` (exit 8) says so after every other output of the run
+has been written.
+
+A run sends only its own scope's alerts (product and entity kind): one state file can
+serve several specs, each with its own webhook, and another product's pending alerts
+wait for that product's run.
 """
 
 from __future__ import annotations
@@ -29,17 +36,18 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import math
 import socket
 import sqlite3
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import pandas as pd
 
@@ -49,6 +57,9 @@ AlertFormat = Literal["json", "slack"]
 DEFAULT_STATE_FILE = Path("pql-alerts.sqlite")
 USER_AGENT = "pql-alerts/1"
 RETRY_STATUSES = frozenset({408, 429})
+#: bounds of the numeric alert options (checked before any scoring work)
+MAX_ATTEMPTS = 20
+MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.1, 300.0
 
 
 class AlertDeliveryError(PqlError):
@@ -72,10 +83,20 @@ class AlertConfig:
         check_webhook_url(self.url)
         if self.format not in ("json", "slack"):
             raise UsageError(f"--alert-format: {self.format!r} is not json or slack")
-        if self.attempts < 1:
-            raise UsageError(f"--alert-attempts: {self.attempts} must be at least 1")
-        if not self.timeout_s > 0:
-            raise UsageError(f"--alert-timeout: {self.timeout_s} must be more than 0 seconds")
+        if not 1 <= self.attempts <= MAX_ATTEMPTS:
+            raise UsageError(
+                f"--alert-attempts: {self.attempts} is not between 1 and {MAX_ATTEMPTS}"
+            )
+        # `not (a <= x <= b)` also refuses NaN; inf would overflow the socket deadline
+        timeout = self.timeout_s
+        if not (math.isfinite(timeout) and MIN_TIMEOUT_S <= timeout <= MAX_TIMEOUT_S):
+            raise UsageError(
+                f"--alert-timeout: {self.timeout_s:g} is not between {MIN_TIMEOUT_S:g} and "
+                f"{MAX_TIMEOUT_S:g} seconds"
+            )
+        for name, value in (("backoff_s", self.backoff_s), ("backoff_max_s", self.backoff_max_s)):
+            if not (math.isfinite(value) and 0 <= value <= MAX_TIMEOUT_S):
+                raise UsageError(f"alert {name}: {value:g} is not between 0 and 300 seconds")
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
@@ -105,6 +126,11 @@ def redact(url: str) -> str:
     except ValueError:
         pass
     return "<webhook URL>"
+
+
+def alert_scope(product: str, entity: str) -> str:
+    """What one state file keeps apart: a product's users and its accounts are two scopes."""
+    return f"{product}/{entity}"
 
 
 def idempotency_key(scope: str, entity_id: str, number: int) -> str:
@@ -257,7 +283,7 @@ class AlertState:
 
     def record(self, leads: pd.DataFrame, *, product: str, entity: str) -> RecordResult:
         """Open a qualification and a pending alert per newly qualified entity, atomically."""
-        scope = f"{product}/{entity}"
+        scope = alert_scope(product, entity)
         scored = leads[leads["status"] == "scored"]
         is_pql = scored["is_pql"].astype("boolean").fillna(False).astype(bool).to_numpy()
         ids = scored["entity_id"].astype(str).to_numpy()
@@ -308,13 +334,27 @@ class AlertState:
             raise
         return RecordResult(qualified=len(alerts), dropped=len(dropped))
 
-    def pending(self) -> list[PendingAlert]:
-        """Every alert not yet taken by the receiver, oldest first (all scopes)."""
+    def pending(self, scope: str) -> list[PendingAlert]:
+        """The scope's alerts not yet taken by the receiver, oldest first.
+
+        Only one scope: another product sharing the file has its own webhook, and its
+        alerts must never reach this one.
+        """
         rows = self._db.execute(
-            "SELECT key, entity_id, event, attempts FROM alert WHERE status = 'pending' "
-            "ORDER BY created_at, rowid"
+            "SELECT key, entity_id, event, attempts FROM alert "
+            "WHERE status = 'pending' AND scope = ? ORDER BY created_at, rowid",
+            (scope,),
         )
         return [PendingAlert(k, e, json.loads(body), n) for k, e, body, n in rows]
+
+    def pending_elsewhere(self, scope: str) -> dict[str, int]:
+        """Pending alerts of the other scopes in this file: left for their own runs."""
+        rows = self._db.execute(
+            "SELECT scope, count(*) FROM alert WHERE status = 'pending' AND scope != ? "
+            "GROUP BY scope ORDER BY scope",
+            (scope,),
+        )
+        return dict(rows.fetchall())
 
     def mark_sent(self, key: str, attempts: int) -> None:
         self._db.execute(
@@ -343,6 +383,30 @@ class Attempt:
     error: str = ""
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Turn every 3xx into an HTTPError instead of re-sending it as a body-less GET."""
+
+    def redirect_request(self, *_: object) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _redirect_error(config: AlertConfig, exc: urllib.error.HTTPError) -> str:
+    """Where a 3xx points (host only, like the webhook: paths carry secrets)."""
+    location = exc.headers.get("Location") if exc.headers else None
+    if not location:
+        return f"HTTP {exc.code} {exc.reason}: a redirect without a Location (not followed)"
+    target = urljoin(config.url, location)
+    same_path = urlsplit(target).path == urlsplit(config.url).path
+    where = redact(target) + (" (same path)" if same_path else " (another path)")
+    return (
+        f"HTTP {exc.code} {exc.reason}: redirects to {where}; pql does not follow "
+        "redirects for a POST: set --alert-webhook to the final URL"
+    )
+
+
 def post_alert(config: AlertConfig, body: dict[str, object], key: str) -> Attempt:
     """One HTTP POST of a JSON body; never raises for network or HTTP failures."""
     request = urllib.request.Request(
@@ -356,10 +420,14 @@ def post_alert(config: AlertConfig, body: dict[str, object], key: str) -> Attemp
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=config.timeout_s) as response:
+        with _OPENER.open(request, timeout=config.timeout_s) as response:
             response.read()
+            if not 200 <= response.status < 300:  # e.g. a 304 urllib lets through
+                return Attempt(ok=False, error=f"HTTP {response.status} {response.reason}")
             return Attempt(ok=True)
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            return Attempt(ok=False, retry=False, error=_redirect_error(config, exc))
         retry = exc.code >= 500 or exc.code in RETRY_STATUSES
         return Attempt(ok=False, retry=retry, error=f"HTTP {exc.code} {exc.reason}")
     except urllib.error.URLError as exc:
@@ -377,8 +445,10 @@ def post_alert(config: AlertConfig, body: dict[str, object], key: str) -> Attemp
 @dataclass(frozen=True)
 class DeliveryResult:
     sent: int
-    pending: int
+    pending: int  # this scope's alerts still pending
     error: str | None = None  # why delivery stopped, when it did
+    #: pending alerts of other scopes in the same file, not sent by this run
+    other_scopes: dict[str, int] = field(default_factory=dict)
 
 
 Sender = Callable[[AlertConfig, dict[str, object], str], Attempt]
@@ -387,12 +457,14 @@ Sender = Callable[[AlertConfig, dict[str, object], str], Attempt]
 def deliver(
     state: AlertState,
     config: AlertConfig,
+    scope: str,
     *,
     send: Sender = post_alert,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DeliveryResult:
-    """POST every pending alert, oldest first; stop at the first one that fails for good."""
-    pending = state.pending()
+    """POST the scope's pending alerts, oldest first; stop at the first that fails for good."""
+    pending = state.pending(scope)
+    elsewhere = state.pending_elsewhere(scope)
     sent = 0
     for alert in pending:
         body = slack_payload(alert.event) if config.format == "slack" else alert.event
@@ -415,5 +487,6 @@ def deliver(
             sent=sent,
             pending=len(pending) - sent,
             error=f"{redact(config.url)}: {outcome.error} {tried}",
+            other_scopes=elsewhere,
         )
-    return DeliveryResult(sent=sent, pending=0)
+    return DeliveryResult(sent=sent, pending=0, other_scopes=elsewhere)

@@ -15,7 +15,13 @@ from pathlib import Path
 from features.cli import check_writable, console
 from features.errors import DataError
 from features.spec import Spec
-from serving.alerts import AlertConfig, AlertDeliveryError, AlertState, deliver
+from serving.alerts import (
+    AlertConfig,
+    AlertDeliveryError,
+    AlertState,
+    alert_scope,
+    deliver,
+)
 from serving.batch import BatchScores
 from serving.lead_report import ReportContext, empty_report_message, render_lead_report
 
@@ -56,15 +62,23 @@ def write_lead_report(
 
 
 def send_alerts(batch: BatchScores, spec: Spec, config: AlertConfig, state_file: Path) -> None:
+    scope = alert_scope(spec.product, spec.entity)
     with AlertState(state_file) as state:
         recorded = state.record(batch.leads, product=spec.product, entity=spec.entity)
-        result = deliver(state, config)
+        result = deliver(state, config, scope)
     console.print(
-        f"alerts: {recorded.qualified:,} new qualifications, {recorded.dropped:,} dropped "
-        f"below the threshold; {result.sent:,} sent, {result.pending:,} pending "
+        f"alerts ({scope}): {recorded.qualified:,} new qualifications, {recorded.dropped:,} "
+        f"dropped below the threshold; {result.sent:,} sent, {result.pending:,} pending "
         f"({state_file})",
         highlight=False,
     )
+    if result.other_scopes:
+        others = ", ".join(f"{name} {count:,}" for name, count in result.other_scopes.items())
+        console.print(
+            f"alerts: not sent by this run: pending alerts of other products/entities in "
+            f"{state_file} ({others}); their own `pql score --alert-webhook` runs send them",
+            highlight=False,
+        )
     if result.error:
         raise AlertDeliveryError(
             f"alert webhook {result.error}: {result.pending:,} alerts stay pending in "

@@ -18,7 +18,7 @@ from features.cli import (
     progress_bar,
     write_frame,
 )
-from serving.alerts import DEFAULT_STATE_FILE
+from serving.alerts import DEFAULT_STATE_FILE, MAX_ATTEMPTS, MAX_TIMEOUT_S, MIN_TIMEOUT_S
 from serving.handoff import AlertFormatOption, HandOff
 from serving.lead_report import DEFAULT_ROW_LIMIT
 
@@ -60,10 +60,16 @@ def score_command(
         Path, typer.Option(help="SQLite file remembering qualifications and pending alerts.")
     ] = DEFAULT_STATE_FILE,
     alert_attempts: Annotated[
-        int, typer.Option(min=1, max=20, help="Tries per alert (5xx, timeouts, no connection).")
+        int,
+        typer.Option(
+            min=1, max=MAX_ATTEMPTS, help="Tries per alert (5xx, timeouts, no connection)."
+        ),
     ] = 4,
     alert_timeout: Annotated[
-        float, typer.Option(min=0.1, help="Seconds to wait for the webhook per try.")
+        float,
+        typer.Option(
+            min=MIN_TIMEOUT_S, max=MAX_TIMEOUT_S, help="Seconds to wait for the webhook per try."
+        ),
     ] = 10.0,
 ) -> None:
     """Score every entity with probability, tier, PQL flag and reasons (rows in = rows out)."""

@@ -1,10 +1,12 @@
 """A real webhook receiver on a loopback port for the alert tests.
 
 It answers each request with the next scripted behaviour: a status code (200, 500,
-400, ...) or ("sleep", seconds) to time out the caller, then 200 once the script is
-used up. Every request body it read is kept, with its Idempotency-Key header, so
-tests can count deliveries and duplicates. `stop()` closes the port; a new receiver
-can listen on the same port again ("down, then restarts").
+400, ...), ("sleep", seconds) to time out the caller, or ("redirect", 301, location),
+then 200 once the script is used up. A GET is answered 200 and kept in `gets`: a
+client that follows a POST's redirect as a GET shows up there. Every request body it
+read is kept, with its Idempotency-Key header, so tests can count deliveries and
+duplicates. `stop()` closes the port; a new receiver can listen on the same port again
+("down, then restarts").
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Receiver:
     port: int = 0
     script: list[int | tuple[str, float]] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    gets: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         receiver = self
@@ -47,14 +50,27 @@ class Receiver:
                 with lock:
                     action = receiver.script.pop(0) if receiver.script else 200
                 key = self.headers.get("Idempotency-Key")
-                if isinstance(action, tuple):
+                location = None
+                if isinstance(action, tuple) and action[0] == "redirect":
+                    _, action, location = action
+                    receiver.received.append(Received(key, body, action))
+                elif isinstance(action, tuple):
                     receiver.received.append(Received(key, body, "sleep"))
                     time.sleep(action[1])
                     action = 200
                 else:
                     receiver.received.append(Received(key, body, action))
+                self._answer(action, location)
+
+            def do_GET(self) -> None:
+                receiver.gets.append(self.path)
+                self._answer(200, None)
+
+            def _answer(self, action: int, location: str | None) -> None:
                 try:
                     self.send_response(action)
+                    if location:
+                        self.send_header("Location", location)
                     self.send_header("Content-Length", "2")
                     self.end_headers()
                     self.wfile.write(b"ok")

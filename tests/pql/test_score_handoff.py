@@ -77,6 +77,75 @@ def test_unreachable_webhook_exits_8_keeps_alerts_pending_and_writes_files(
     assert [r.body["entity_id"] for r in receiver.received] == ["u1"]
 
 
+def test_a_shared_state_file_sends_each_product_only_its_own_alerts(
+    project, monkeypatch, capsys
+):
+    """Two specs, one state file: the second product's pending alerts never reach the
+    first product's webhook; they wait for their own run."""
+    other = dict(SPEC, rules=RULES, product="simb")
+    (project / "simb.yaml").write_text(yaml.safe_dump(other))
+    state = project / "shared.sqlite"
+    simb_args = [
+        "score", "--spec", str(project / "simb.yaml"), "--rules", "--as-of", AS_OF,
+        "--out", str(project / "simb.csv"), "--alert-state", str(state),
+        "--alert-webhook", f"http://127.0.0.1:{free_port()}/down", "--alert-attempts", "1",
+    ]  # fmt: skip
+    code, text = run(simb_args, monkeypatch, capsys)
+    assert code == 8, text
+    with Receiver() as receiver:
+        args = score(
+            project, "--out", str(project / "leads.csv"), "--alert-state", str(state),
+            "--alert-webhook", receiver.url,
+        )  # fmt: skip
+        code, text = run(args, monkeypatch, capsys)
+    assert code == 0, text
+    text = " ".join(text.split())
+    assert [r.body["product"] for r in receiver.received] == [SPEC["product"]]
+    assert "1 sent, 0 pending" in text
+    assert "pending alerts of other products/entities" in text and "simb/user 1" in text
+    with sqlite3.connect(state) as db:
+        rows = db.execute("SELECT scope, status FROM alert ORDER BY scope").fetchall()
+    assert sorted(rows) == [("simb/user", "pending"), (f"{SPEC['product']}/user", "sent")]
+
+
+def test_a_redirecting_webhook_exits_8_and_keeps_the_alert(project, monkeypatch, capsys):
+    state = project / "alerts.sqlite"
+    with Receiver(script=[("redirect", 301, "https://hooks.example.org/hooks/pql")]) as hook:
+        args = score(
+            project, "--out", str(project / "leads.csv"), "--alert-state", str(state),
+            "--alert-webhook", hook.url,
+        )  # fmt: skip
+        code, text = run(args, monkeypatch, capsys)
+    assert code == 8, text
+    text = " ".join(text.split())
+    assert "HTTP 301" in text and "redirects to https://hooks.example.org/..." in text
+    assert "1 alerts stay pending" in text and hook.gets == []
+    with sqlite3.connect(state) as db:
+        assert db.execute("SELECT status FROM alert").fetchall() == [("pending",)]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--alert-timeout", "inf"),
+        ("--alert-timeout", "1e300"),
+        ("--alert-timeout", "nan"),
+        ("--alert-timeout", "0"),
+        ("--alert-attempts", "0"),
+        ("--alert-attempts", "21"),
+    ],
+)
+def test_numeric_alert_options_are_checked_before_the_work(
+    project, monkeypatch, capsys, option, value
+):
+    out = project / "leads.csv"
+    hook = ["--alert-webhook", "http://127.0.0.1:9/h", option, value]
+    code, text = run(score(project, "--out", str(out), *hook), monkeypatch, capsys)
+    assert code == 2, text
+    assert option in text and "internal error" not in text
+    assert not out.exists()
+
+
 def test_report_with_no_leads_is_written_with_a_warning(project, monkeypatch, capsys):
     html = project / "empty.html"
     args = score(project, "--out", str(project / "l.csv"), "--html", str(html), as_of="2026-02-01")

@@ -14,11 +14,12 @@ from features.errors import DataError, UsageError
 from serving.alerts import (
     AlertConfig,
     AlertState,
-    deliver,
+    alert_scope,
     idempotency_key,
     post_alert,
     redact,
 )
+from serving.alerts import deliver as deliver_scope
 from serving.batch import LEAD_COLUMNS
 from tests.webhook import Receiver, free_port
 
@@ -50,6 +51,14 @@ def leads(pqls: dict[str, bool], unscored: tuple[str, ...] = ()) -> pd.DataFrame
     return frame.assign(model_version="3", as_of=AS_OF, scored_at=AS_OF)
 
 
+SCOPE = alert_scope("acme", "user")
+
+
+def deliver(state: AlertState, cfg: AlertConfig, **options):
+    """Deliver the scope the `record` helper below writes to."""
+    return deliver_scope(state, cfg, SCOPE, **options)
+
+
 def config(url: str, **overrides) -> AlertConfig:
     settings = {"attempts": 4, "timeout_s": 2.0, "backoff_s": 0.01} | overrides
     return AlertConfig(url, **settings)
@@ -75,7 +84,7 @@ def test_each_qualification_alerts_once_and_requalifying_is_new(state):
     assert record(state, leads({"b": True})).qualified == 0  # b never dropped
     third = record(state, leads({"a": True}))
     assert third.qualified == 1
-    pending = state.pending()
+    pending = state.pending(SCOPE)
     assert [p.entity_id for p in pending] == ["a", "b", "c", "a"]
     assert [p.event["qualification"] for p in pending] == [1, 1, 1, 2]
     assert len({p.key for p in pending}) == 4
@@ -139,7 +148,51 @@ def test_refused_payload_is_not_retried_and_stays_pending(state):
         result = deliver(state, config(receiver.url))
     assert len(receiver.received) == 1
     assert result.pending == 1 and "HTTP 400" in result.error and "not retried" in result.error
-    assert state.pending()[0].entity_id == "a"
+    assert state.pending(SCOPE)[0].entity_id == "a"
+
+
+def test_other_products_pending_alerts_stay_pending_and_are_not_sent_here(tmp_path):
+    port = free_port()
+    with AlertState(tmp_path / "shared.sqlite") as state:
+        state.record(leads({"s1": True, "s2": True}), product="simb", entity="user")
+        state.record(leads({"x1": True}), product="acme", entity="account")
+        record(state, leads({"a": True}))
+        with Receiver(port=port) as receiver:
+            result = deliver(state, config(receiver.url))
+        assert [r.body["entity_id"] for r in receiver.received] == ["a"]
+        assert {r.body["product"] for r in receiver.received} == {"acme"}
+        assert (result.sent, result.pending) == (1, 0)
+        assert result.other_scopes == {"acme/account": 1, "simb/user": 2}
+        assert state.counts() == {"pending": 3, "sent": 1}
+        # simb's own run, with its own webhook, sends simb's alerts and nothing else
+        with Receiver() as simb:
+            other = deliver_scope(state, config(simb.url), alert_scope("simb", "user"))
+        assert sorted(r.body["entity_id"] for r in simb.received) == ["s1", "s2"]
+        assert other.other_scopes == {"acme/account": 1}
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_delivered_and_names_where_it_points(state, status):
+    record(state, leads({"a": True, "b": True}))
+    target = "https://hooks.example.org/hooks/pql"
+    with Receiver(script=[("redirect", status, target)]) as receiver:
+        result = deliver(state, config(receiver.url))
+    assert receiver.gets == []  # never re-sent as a body-less GET
+    assert len(receiver.received) == 1  # not retried: the URL needs fixing
+    assert (result.sent, result.pending) == (0, 2)
+    assert f"HTTP {status}" in result.error and "https://hooks.example.org/..." in result.error
+    assert "(same path)" in result.error and "not retried" in result.error
+    assert [p.entity_id for p in state.pending(SCOPE)] == ["a", "b"]
+
+
+def test_numeric_options_are_bounded():
+    for timeout in (float("inf"), 1e300, float("nan"), 0.0, 301.0):
+        with pytest.raises(UsageError, match="--alert-timeout"):
+            AlertConfig("http://127.0.0.1:9/h", timeout_s=timeout)
+    for attempts in (0, 21):
+        with pytest.raises(UsageError, match="--alert-attempts"):
+            AlertConfig("http://127.0.0.1:9/h", attempts=attempts)
+    assert AlertConfig("http://127.0.0.1:9/h", timeout_s=300, attempts=20).timeout_s == 300
 
 
 class Crash(BaseException):
@@ -200,7 +253,7 @@ def test_real_scores_open_one_alert_per_pql(trained, state):
     pqls = batch.leads[batch.leads["is_pql"].fillna(False).astype(bool)]
     assert 0 < len(pqls) < len(batch.scored)
     assert record(state, batch.leads).qualified == len(pqls)
-    events = [alert.event for alert in state.pending()]
+    events = [alert.event for alert in state.pending(SCOPE)]
     assert sorted(e["entity_id"] for e in events) == sorted(pqls["entity_id"])
     first = next(e for e in events if e["entity_id"] == pqls["entity_id"].iloc[0])
     row = pqls.iloc[0]
@@ -210,5 +263,5 @@ def test_real_scores_open_one_alert_per_pql(trained, state):
     # a frame read back from a leads CSV holds numpy numbers where strings were
     reread = batch.leads.assign(model_version=np.int64(2), score=batch.leads["score"].astype(float))
     assert state.record(reread, product="again", entity="user").qualified == len(pqls)
-    again = [a.event for a in state.pending() if a.event["product"] == "again"]
+    again = [a.event for a in state.pending(alert_scope("again", "user"))]
     assert again[0]["model_version"] == "2" and isinstance(again[0]["score"], float)
