@@ -11,6 +11,11 @@ tier, is_pql and every model feature); the run's identity sits in the parquet sc
 metadata (`pql.run`: product, entity, as_of, scored_at, model name and version,
 entities in and not scored), so listing runs never reads their rows.
 
+A file whose metadata cannot be read (not parquet, no `pql.run`, a missing key, a
+time that is not an ISO 8601 time with a zone) is a `DataError` naming the file and
+the problem; `read_runs` collects those problems instead of stopping at the first, so
+monitoring can skip one damaged old run with a warning rather than refuse to run.
+
 Folder: `--history DIR` or `$PQL_SCORE_HISTORY` or `pql-scores/` in the working
 folder, with one sub-folder per product.
 """
@@ -112,32 +117,103 @@ def record_run(
     return _record(path, meta)
 
 
-def _record(path: Path, meta: dict) -> ScoreRun:
-    return ScoreRun(
-        path=path,
-        product=meta["product"],
-        entity=meta["entity"],
-        as_of=pd.Timestamp(meta["as_of"]),
-        scored_at=pd.Timestamp(meta["scored_at"]),
-        model_name=meta.get("model_name"),
-        model_version=meta.get("model_version"),
-        feature_names=tuple(meta["feature_names"]),
-        entities_in=int(meta["entities_in"]),
-        scored=int(meta["scored"]),
-    )
+_REQUIRED = ("product", "entity", "as_of", "scored_at", "feature_names", "entities_in", "scored")
+
+
+def _moment(meta: dict, key: str) -> pd.Timestamp:
+    """A tz-aware time, or ValueError saying why not (runs are compared by time)."""
+    value = meta[key]
+    try:
+        moment = pd.Timestamp(value) if isinstance(value, str) else None
+    except (ValueError, TypeError):
+        moment = None
+    if moment is None or pd.isna(moment):
+        raise ValueError(f"{key} {value!r} is not an ISO 8601 time")
+    if moment.tzinfo is None:
+        raise ValueError(f"{key} {value!r} has no time zone")
+    return moment
+
+
+def _count(meta: dict, key: str) -> int:
+    value = meta[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key} {value!r} is not a count")
+    return value
+
+
+def _optional_text(meta: dict, key: str) -> str | None:
+    value = meta.get(key)
+    return None if value is None else str(value)
+
+
+def _record(path: Path, meta: object) -> ScoreRun:
+    """The run's identity from its `pql.run` metadata, checked key by key."""
+    try:
+        if not isinstance(meta, dict):
+            raise ValueError(f"it is a JSON {type(meta).__name__}, not an object")
+        missing = [key for key in _REQUIRED if key not in meta]
+        if missing:
+            raise ValueError(f"missing {', '.join(missing)}")
+        names = meta["feature_names"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError("feature_names is not a list of names")
+        for key in ("product", "entity"):
+            if not isinstance(meta[key], str) or not meta[key]:
+                raise ValueError(f"{key} {meta[key]!r} is not a name")
+        return ScoreRun(
+            path=path,
+            product=meta["product"],
+            entity=meta["entity"],
+            as_of=_moment(meta, "as_of"),
+            scored_at=_moment(meta, "scored_at"),
+            model_name=_optional_text(meta, "model_name"),
+            model_version=_optional_text(meta, "model_version"),
+            feature_names=tuple(names),
+            entities_in=_count(meta, "entities_in"),
+            scored=_count(meta, "scored"),
+        )
+    except ValueError as exc:
+        raise DataError(f"{path}: damaged score-history metadata (pql.run): {exc}") from None
+
+
+def read_run(path: Path) -> ScoreRun:
+    """One run's record from its file's metadata; DataError names the file and problem."""
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+        meta = json.loads(metadata[METADATA_KEY])
+    except Exception as exc:
+        raise DataError(f"{path}: not a pql score-history file ({exc})") from None
+    return _record(path, meta)
+
+
+@dataclass(frozen=True)
+class RunListing:
+    """The readable runs of a folder (oldest first) and why the others were not."""
+
+    runs: list[ScoreRun]
+    damaged: list[DataError]
+
+
+def read_runs(folder: Path) -> RunListing:
+    """Every run in `folder`, keeping the damaged files' problems instead of raising."""
+    runs, damaged = [], []
+    for path in sorted(folder.glob("run-*.parquet")) if folder.is_dir() else []:
+        try:
+            runs.append(read_run(path))
+        except DataError as exc:
+            damaged.append(exc)
+    return RunListing(sorted(runs, key=lambda run: run.scored_at), damaged)
 
 
 def list_runs(folder: Path) -> list[ScoreRun]:
-    """Every recorded run in `folder`, oldest first (by scoring time). Empty if none."""
-    runs = []
-    for path in sorted(folder.glob("run-*.parquet")) if folder.is_dir() else []:
-        try:
-            metadata = pq.read_schema(path).metadata or {}
-            meta = json.loads(metadata[METADATA_KEY])
-        except Exception as exc:
-            raise DataError(f"{path}: not a pql score-history file ({exc})") from None
-        runs.append(_record(path, meta))
-    return sorted(runs, key=lambda run: run.scored_at)
+    """Every recorded run in `folder`, oldest first (by scoring time). Empty if none.
+
+    Strict: the first damaged file is a DataError (exit 3) naming it.
+    """
+    listing = read_runs(folder)
+    if listing.damaged:
+        raise listing.damaged[0]
+    return listing.runs
 
 
 def record_batch(

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from features.errors import DataError
-from serving.score_history import HISTORY_ENV, history_folder, list_runs, record_run
+from serving.score_history import (
+    HISTORY_ENV,
+    METADATA_KEY,
+    history_folder,
+    list_runs,
+    read_runs,
+    record_run,
+)
 
 AS_OF = pd.Timestamp("2026-03-01", tz="UTC")
 
@@ -66,3 +76,41 @@ def test_a_foreign_file_is_named(tmp_path: Path) -> None:
     pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "run-1.parquet")
     with pytest.raises(DataError, match=r"run-1\.parquet"):
         list_runs(tmp_path)
+
+
+GOOD = {
+    "product": "simulated", "entity": "user", "as_of": "2026-03-01T00:00:00+00:00",
+    "scored_at": "2026-03-02T10:00:00+00:00", "model_name": "pql-simulated",
+    "model_version": "1", "feature_names": ["x_count"], "entities_in": 2, "scored": 1,
+}  # fmt: skip
+
+
+def _write(path: Path, meta: object) -> None:
+    table = pa.table({"entity_id": ["u1"], "x_count": [1.0]})
+    table = table.replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()})
+    pq.write_table(table, path)
+
+
+@pytest.mark.parametrize(
+    ("meta", "problem"),
+    [
+        ({"product": "simulated"}, "missing entity, as_of, scored_at"),
+        ([1, 2], "a JSON list, not an object"),
+        (GOOD | {"as_of": "yesterday"}, "as_of 'yesterday' is not an ISO 8601 time"),
+        (GOOD | {"as_of": None}, "as_of None is not an ISO 8601 time"),
+        (GOOD | {"scored_at": "2026-03-02T10:00"}, "scored_at '2026-03-02T10:00' has no time zone"),
+        (GOOD | {"scored": "many"}, "scored 'many' is not a count"),
+        (GOOD | {"feature_names": "x_count"}, "feature_names is not a list"),
+    ],
+)
+def test_damaged_run_metadata_names_the_file_and_the_problem(tmp_path, meta, problem) -> None:
+    _write(tmp_path / "run-20260302T100000000000Z.parquet", GOOD)
+    damaged = tmp_path / "run-20260303T100000000000Z.parquet"
+    _write(damaged, meta)
+    with pytest.raises(DataError) as caught:
+        list_runs(tmp_path)
+    assert caught.value.exit_code == 3
+    assert str(damaged) in caught.value.message and problem in caught.value.message
+    listing = read_runs(tmp_path)  # the lenient listing keeps the good run
+    assert [run.path.name for run in listing.runs] == ["run-20260302T100000000000Z.parquet"]
+    assert [str(damaged) in e.message for e in listing.damaged] == [True]
