@@ -93,7 +93,7 @@ def monitor_command(
 ) -> None:
     """Drift (PSI) of the latest scoring run vs training, realised conversion, retrain advice."""
     from serving.registry import champion_uri, load_model
-    from serving.score_history import history_folder, list_runs
+    from serving.score_history import history_folder, read_runs
     from training.monitor import NoScoresError, build_report, latest_scored_run
     from training.monitor_report import log_report, write_report
     from training.tracking import open_tracking
@@ -101,7 +101,12 @@ def monitor_command(
     product = load_spec(spec).product
     check_writable(out, folder=True)
     folder = history_folder(product, history)
-    runs = list_runs(folder)
+    listing = read_runs(folder)
+    runs = listing.runs
+    if listing.damaged and not runs:
+        raise listing.damaged[0]  # nothing readable: exit 3 naming the file
+    for problem in listing.damaged:  # one damaged old run must not stop monitoring
+        console.print(f"[yellow]warning:[/] skipped: {problem.message}", highlight=False)
     if not runs:
         raise NoScoresError(
             f"no scoring runs recorded for '{product}' in {folder}: run `pql score --spec "
@@ -119,7 +124,9 @@ def monitor_command(
     dataset = load_checked(spec)
     label = f"{loaded.name or 'model'} v{loaded.version or '?'}"
     with console.status("Monitoring: PSI, realised conversion, calibration ..."):
-        report = build_report(runs, dataset, loaded.bundle, label)
+        report = build_report(
+            runs, dataset, loaded.bundle, label, skipped=[p.message for p in listing.damaged]
+        )
     target = out / product / f"{latest.scored_at:%Y%m%dT%H%M%S}"
     written = write_report(report, target)
     run_id = log_report(report, target)
@@ -129,6 +136,12 @@ def monitor_command(
         f"score PSI {drift['psi'].iloc[0]:.3f}; "
         f"{int((drift['band'].iloc[1:] == 'major').sum())} feature(s) with major drift; "
         f"{len(report.matured)} matured run(s) ({len(report.matured_rows):,} rows)"
+        + (
+            f"; {len(report.superseded)} run(s) superseded by a newer run at the same as_of "
+            "and model (counted once)"
+            if report.superseded
+            else ""
+        )
     )
     style = "red" if report.advice.retrain else "green"
     console.print(f"[{style}]{report.advice.summary}[/]", highlight=False)

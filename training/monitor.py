@@ -9,6 +9,12 @@ Three questions, each answered by pure functions of frames:
   training: converted in `[as_of, as_of + horizon)`.
 - So, retrain? Plain reasons: major drift on the score or on a feature the model relies
   on, calibration off beyond noise, or tiers whose realised conversion is inverted.
+  Each test needs enough rows to mean something (`Thresholds.min_*`): below that the
+  advice says "too few rows to judge" instead of guessing (a run that scored one entity
+  has a PSI of 8 against any training distribution).
+
+A run re-done at the same `as_of` with the same model (e.g. after an exit 8) is
+superseded by the newer one: each entity and `as_of` is counted once.
 
 Side effects (reading runs, loading models, writing files, MLflow) live in the CLI and
 `training.monitor_report`; `build_report` only reads the run files it is given.
@@ -69,6 +75,11 @@ class Thresholds:
     important_gain_share: float = 0.5
     #: tiers with fewer matured rows are not compared (too noisy)
     min_tier_rows: int = 30
+    #: drift is not judged on a latest run that scored fewer entities: a PSI over ten
+    #: bins from a handful of rows is mostly the empty bins' penalty
+    min_psi_rows: int = 100
+    #: calibration is not judged on fewer matured rows (pooled over runs)
+    min_calibration_rows: int = 100
     #: calibration is "off" when realised vs predicted differ by more than this many
     #: standard errors AND by more than `calibration_ratio` of the predicted rate
     calibration_z: float = 3.0
@@ -80,18 +91,26 @@ class Advice:
     retrain: bool
     reasons: list[str]  # why retrain (empty when not)
     watch: list[str] = field(default_factory=list)  # worth a look, not yet a retrain
+    #: tests that were not run for lack of rows ("too few rows to judge ...")
+    unjudged: list[str] = field(default_factory=list)
 
     @property
     def summary(self) -> str:
         if self.retrain:
             return "RETRAIN: " + "; ".join(self.reasons)
+        parts = []
         if self.watch:
             more = (
                 f"; and {len(self.watch) - WATCH_SHOWN} more"
                 if len(self.watch) > WATCH_SHOWN
                 else ""
             )
-            return "no retrain needed yet; watch: " + "; ".join(self.watch[:WATCH_SHOWN]) + more
+            parts.append("watch: " + "; ".join(self.watch[:WATCH_SHOWN]) + more)
+        if self.unjudged:
+            parts.append("; ".join(self.unjudged))
+            return "no retrain advised, but not everything could be judged: " + "; ".join(parts)
+        if parts:
+            return "no retrain needed yet; " + parts[0]
         return "no retrain needed: no drift beyond 0.1 PSI and scores match outcomes"
 
 
@@ -101,6 +120,8 @@ class MonitorReport:
     model: str  # "pql-x v3"
     latest: ScoreRun
     runs: list[ScoreRun]
+    superseded: list[ScoreRun]  # re-done later at the same as_of with the same model
+    skipped: list[str]  # score-history files that could not be read: "file: problem"
     data_end: pd.Timestamp
     horizon_days: float
     drift: pd.DataFrame  # feature, psi, band, gain_share, important (score row first)
@@ -204,15 +225,36 @@ def conversion_by_tier(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+def supersede(runs: list[ScoreRun]) -> tuple[list[ScoreRun], list[ScoreRun]]:
+    """(kept, superseded): of the runs sharing an as_of and a model version, the newest
+    (by scoring time) stands for all; the others repeat it and would count twice."""
+    newest: dict[tuple[pd.Timestamp, str | None], ScoreRun] = {}
+    for run in sorted(runs, key=lambda r: r.scored_at):
+        newest[(run.as_of, run.model_version)] = run
+    kept_ids = {id(run) for run in newest.values()}
+    kept = [run for run in runs if id(run) in kept_ids]
+    return kept, [run for run in runs if id(run) not in kept_ids]
+
+
 def advise(
     drift: pd.DataFrame,
     by_tier: pd.DataFrame,
     matured: pd.DataFrame,
     thresholds: Thresholds = Thresholds(),
+    *,
+    scored_rows: int,
 ) -> Advice:
-    """Retrain or not, with every reason spelled out."""
+    """Retrain or not, with every reason spelled out; `scored_rows` is the size of the
+    run the drift table measured (drift of too small a run is not judged)."""
     reasons: list[str] = []
     watch: list[str] = []
+    unjudged: list[str] = []
+    if scored_rows < thresholds.min_psi_rows:
+        unjudged.append(
+            f"too few rows to judge drift: the latest run scored {scored_rows:,} "
+            f"entities (at least {thresholds.min_psi_rows:,} needed)"
+        )
+        drift = drift.iloc[0:0]
     for row in drift.itertuples():
         label = "the score" if row.feature == SCORE_ROW else f"{row.feature}"
         where = (
@@ -225,7 +267,12 @@ def advise(
             reasons.append(f"major drift: {text}")
         elif row.psi >= thresholds.psi_moderate:
             watch.append(f"drift: {text}")
-    if len(matured):
+    if 0 < len(matured) < thresholds.min_calibration_rows:
+        unjudged.append(
+            f"too few rows to judge calibration: {len(matured):,} matured rows (at least "
+            f"{thresholds.min_calibration_rows:,} needed)"
+        )
+    elif len(matured):
         predicted = float(matured["probability"].mean())
         realised = float(matured["label"].mean())
         se = math.sqrt(max(predicted * (1 - predicted), 1e-12) / len(matured))
@@ -248,7 +295,7 @@ def advise(
                 f"tiers inverted: {upper} converted {rates.loc[upper, 'realised_rate']:.1%}, "
                 f"{lower} {rates.loc[lower, 'realised_rate']:.1%}"
             )
-    return Advice(retrain=bool(reasons), reasons=reasons, watch=watch)
+    return Advice(retrain=bool(reasons), reasons=reasons, watch=watch, unjudged=unjudged)
 
 
 # --- assembling a report ------------------------------------------------------------
@@ -288,8 +335,12 @@ def build_report(
     bundle: ModelBundle,
     model: str,
     thresholds: Thresholds = Thresholds(),
+    skipped: list[str] | None = None,
 ) -> MonitorReport:
-    """Compare the latest run with training; realised outcomes for matured runs."""
+    """Compare the latest run with training; realised outcomes for matured runs.
+
+    `skipped` names the damaged history files the caller left out, for the report.
+    """
     latest = latest_scored_run(runs)
     if latest.entity != dataset.spec.entity:
         raise PqlError(
@@ -316,8 +367,9 @@ def build_report(
     drift = drift_table(reference, frame, frame["probability"].to_numpy(float), shares, important)
 
     horizon = dataset.spec.label.horizon_days
+    kept, superseded = supersede(runs)
     matured_parts, per_run = [], []
-    for run in runs:
+    for run in kept:
         if not is_matured(run.as_of, horizon, dataset.data_end):
             continue
         rows = realised_labels(run.frame(), run.as_of, dataset.entities, horizon)
@@ -347,6 +399,8 @@ def build_report(
         model=model,
         latest=latest,
         runs=runs,
+        superseded=superseded,
+        skipped=list(skipped or []),
         data_end=dataset.data_end,
         horizon_days=horizon,
         drift=drift,
@@ -358,5 +412,5 @@ def build_report(
         by_tier=by_tier,
         calibration=calibration,
         matured_rows=matured_rows,
-        advice=advise(drift, by_tier, matured_rows, thresholds),
+        advice=advise(drift, by_tier, matured_rows, thresholds, scored_rows=len(frame)),
     )

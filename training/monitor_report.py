@@ -122,15 +122,23 @@ def write_report(report: MonitorReport, folder: Path) -> Path:
         score_distribution_figure(report.score_reference, probability),
         folder / "score_distribution.png",
     )
+    verdict = (
+        "RETRAIN"
+        if advice.retrain
+        else "no retrain advised (too few rows to judge everything)"
+        if advice.unjudged
+        else "no retrain needed"
+    )
     lines = [
         f"# Monitoring: {report.product} ({report.model})",
         "",
-        f"## Verdict: {'RETRAIN' if advice.retrain else 'no retrain needed'}",
+        f"## Verdict: {verdict}",
         "",
         *(f"- {reason}" for reason in advice.reasons),
         *(f"- watch: {item}" for item in advice.watch),
+        *(f"- {item}" for item in advice.unjudged),
         ""
-        if advice.reasons or advice.watch
+        if advice.reasons or advice.watch or advice.unjudged
         else "- no drift beyond 0.1 PSI, outcomes as predicted",
         "",
         "## Latest scoring run",
@@ -139,7 +147,9 @@ def write_report(report: MonitorReport, folder: Path) -> Path:
         f"{latest.scored_at:%Y-%m-%d %H:%M} UTC with {latest.model_name or 'model'} "
         f"v{latest.model_version}",
         f"- {latest.scored:,} entities scored of {latest.entities_in:,}; "
-        f"{len(report.runs)} run(s) recorded",
+        f"{len(report.runs)} run(s) recorded, {len(report.superseded)} superseded (re-done "
+        "later at the same as_of with the same model: counted once)",
+        *(f"- skipped, unreadable: {problem}" for problem in report.skipped),
         f"- training reference: {report.reference_source}",
         f"- data ends {report.data_end:%Y-%m-%d %H:%M} UTC; label horizon "
         f"{report.horizon_days:g} days",
@@ -201,6 +211,7 @@ def metrics(report: MonitorReport) -> dict[str, float]:
         "latest_scored": float(report.latest.scored),
         "matured_runs": float(len(report.matured)),
         "matured_rows": float(len(report.matured_rows)),
+        "superseded_runs": float(len(report.superseded)),
         "retrain": float(report.advice.retrain),
     }
     if len(report.matured_rows):

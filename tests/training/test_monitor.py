@@ -4,13 +4,14 @@ conversion by tier matches hand counts; the advice names its reasons."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from serving.batch import score_dataset
-from serving.score_history import list_runs, record_batch
+from serving.score_history import ScoreRun, list_runs, record_batch
 from serving.scoring import Scorer
 from training.monitor import (
     SCORE_ROW,
@@ -23,9 +24,11 @@ from training.monitor import (
     important_features,
     is_matured,
     realised_labels,
+    supersede,
 )
 
 T0 = pd.Timestamp("2026-03-01", tz="UTC")
+NO_ROWS = pd.DataFrame({"probability": [], "label": []})
 
 
 def _entities(converted: dict[str, pd.Timestamp | None]) -> pd.DataFrame:
@@ -99,20 +102,61 @@ def test_advice_flags_calibration_off_and_inverted_tiers_but_not_noise() -> None
     probability = np.select([tier == "hot", tier == "warm"], [0.5, 0.2], 0.05)
     honest = (rng.random(n) < probability).astype(int)
     matured = _matured(probability, honest, tier)
-    calm = advise(_calm_drift(), conversion_by_tier(matured), matured)
+    calm = advise(_calm_drift(), conversion_by_tier(matured), matured, scored_rows=n)
     assert not calm.retrain, calm.reasons
     # outcomes at a third of what was predicted: calibration is off
     low = (rng.random(n) < probability / 3).astype(int)
     matured = _matured(probability, low, tier)
-    advice = advise(_calm_drift(), conversion_by_tier(matured), matured)
+    advice = advise(_calm_drift(), conversion_by_tier(matured), matured, scored_rows=n)
     assert advice.retrain and any("calibration off" in r for r in advice.reasons)
     # the cold tier converting more than the hot one
     inverted = (
         rng.random(n) < np.select([tier == "hot", tier == "cold"], [0.02, 0.2], 0.1)
     ).astype(int)
     matured = _matured(probability, inverted, tier)
-    advice = advise(_calm_drift(), conversion_by_tier(matured), matured)
+    advice = advise(_calm_drift(), conversion_by_tier(matured), matured, scored_rows=n)
     assert any(r.startswith("tiers inverted: hot") for r in advice.reasons)
+
+
+def test_too_few_rows_are_not_judged_instead_of_retrain() -> None:
+    """The reviewer's case: one scored entity (score PSI 8.29) and one matured row that
+    converted (predicted 9.5%, realised 100%) advised RETRAIN."""
+    wild = _calm_drift().assign(psi=[8.29, 5.0], band=["major", "major"])
+    one = _matured(np.array([0.095]), np.array([1]), np.array(["warm"]))
+    advice = advise(wild, conversion_by_tier(one), one, scored_rows=1)
+    assert not advice.retrain and not advice.watch
+    assert advice.unjudged == [
+        "too few rows to judge drift: the latest run scored 1 entities (at least 100 needed)",
+        "too few rows to judge calibration: 1 matured rows (at least 100 needed)",
+    ]
+    assert "not everything could be judged" in advice.summary
+    assert "no drift" not in advice.summary
+    # at the minimum, the same evidence is judged
+    rng = np.random.default_rng(5)
+    many = _matured(np.full(100, 0.095), np.ones(100, int), rng.choice(["warm"], 100))
+    judged = advise(wild, conversion_by_tier(many), many, scored_rows=100)
+    assert judged.retrain and not judged.unjudged
+    assert any("major drift: the score" in r for r in judged.reasons)
+    assert any("calibration off" in r for r in judged.reasons)
+
+
+def _run(as_of: pd.Timestamp, minute: int, version: str = "1") -> ScoreRun:
+    return ScoreRun(
+        path=Path(f"run-{minute}.parquet"), product="p", entity="user", as_of=as_of,
+        scored_at=T0 + pd.Timedelta(days=30, minutes=minute), model_name="pql-p",
+        model_version=version, feature_names=(), entities_in=10, scored=10,
+    )  # fmt: skip
+
+
+def test_a_run_redone_at_the_same_as_of_and_model_supersedes_the_older_one() -> None:
+    day = pd.Timedelta(days=1)
+    first, redo, other_day, other_model = (
+        _run(T0, 1), _run(T0, 5), _run(T0 + day, 3), _run(T0, 7, version="2")
+    )  # fmt: skip
+    kept, superseded = supersede([first, other_day, redo, other_model])
+    assert superseded == [first]
+    assert kept == [other_day, redo, other_model]
+    assert supersede([]) == ([], [])
 
 
 @pytest.fixture(scope="module")
@@ -140,15 +184,15 @@ def test_drifted_run_is_flagged_and_an_undrifted_one_is_not(trained, scorer) -> 
     assert drift.iloc[0]["feature"] == SCORE_ROW
     assert drift["psi"].max() < 0.1, drift.head()
     empty = conversion_by_tier(_matured(np.array([]), np.array([]), np.array([])))
-    calm = advise(drift, empty, pd.DataFrame({"probability": [], "label": []}))
-    assert not calm.retrain and not calm.watch
+    calm = advise(drift, empty, NO_ROWS, scored_rows=len(same))
+    assert not calm.retrain and not calm.watch and not calm.unjudged
     # the same rows, but every user now does the model's top action three times as often
     top = gain_shares(bundle).index[0]
     drifted = same.assign(**{top: same[top] * 3 + 2})
     drift = _drift(trained, scorer, drifted).set_index("feature")
     assert drift.loc[top, "band"] == "major" and drift.loc[top, "important"]
     assert drift.loc[SCORE_ROW, "psi"] >= 0.1
-    advice = advise(drift.reset_index(), empty, pd.DataFrame({"probability": [], "label": []}))
+    advice = advise(drift.reset_index(), empty, NO_ROWS, scored_rows=len(same))
     assert advice.retrain
     assert any(top in reason and "major drift" in reason for reason in advice.reasons)
 
@@ -183,6 +227,14 @@ def test_report_from_recorded_runs_and_a_bundle_without_reference(
     early_frame = runs[0].frame()
     assert report.matured["rows"].iloc[0] == len(early_frame)
     assert report.by_tier["rows"].sum() == len(early_frame)
+    assert report.superseded == []
+    # the early run re-done (same as_of, same model): counted once, the newer one kept
+    record_batch(score_dataset(scorer, dataset, early, model_version="1"), loaded, spec, tmp_path)
+    redone = build_report(list_runs(tmp_path / spec.product), dataset, bundle, "m")
+    assert [run.as_of for run in redone.superseded] == [early]
+    assert redone.superseded[0].path == runs[0].path
+    assert len(redone.matured_rows) == len(early_frame)
+    assert redone.matured["scored_at"].tolist() != [runs[0].scored_at]
     # a bundle trained before reference bins existed: rebuilt from the data, and said so
     old = replace(bundle, drift_reference={})
     rebuilt = build_report(runs, dataset, old, "old")
