@@ -252,7 +252,8 @@ def advise(
     if scored_rows < thresholds.min_psi_rows:
         unjudged.append(
             f"too few rows to judge drift: the latest run scored {scored_rows:,} "
-            f"entities (at least {thresholds.min_psi_rows:,} needed)"
+            f"{'entity' if scored_rows == 1 else 'entities'} (at least "
+            f"{thresholds.min_psi_rows:,} needed)"
         )
         drift = drift.iloc[0:0]
     for row in drift.itertuples():
@@ -269,7 +270,8 @@ def advise(
             watch.append(f"drift: {text}")
     if 0 < len(matured) < thresholds.min_calibration_rows:
         unjudged.append(
-            f"too few rows to judge calibration: {len(matured):,} matured rows (at least "
+            f"too few rows to judge calibration: {len(matured):,} matured "
+            f"{'row' if len(matured) == 1 else 'rows'} (at least "
             f"{thresholds.min_calibration_rows:,} needed)"
         )
     elif len(matured):

@@ -126,8 +126,8 @@ def test_too_few_rows_are_not_judged_instead_of_retrain() -> None:
     advice = advise(wild, conversion_by_tier(one), one, scored_rows=1)
     assert not advice.retrain and not advice.watch
     assert advice.unjudged == [
-        "too few rows to judge drift: the latest run scored 1 entities (at least 100 needed)",
-        "too few rows to judge calibration: 1 matured rows (at least 100 needed)",
+        "too few rows to judge drift: the latest run scored 1 entity (at least 100 needed)",
+        "too few rows to judge calibration: 1 matured row (at least 100 needed)",
     ]
     assert "not everything could be judged" in advice.summary
     assert "no drift" not in advice.summary
