@@ -5,10 +5,12 @@ statement, its ids, time, account, de-duplication key and properties. `assemble`
 does the same work for every vendor, in two passes so that a login later in the file
 still claims the anonymous events before it:
 
-1. collect identity links and known ids; drop identity-only records and re-sent copies
-   (same insert id), counting both;
+1. collect identity statements (merges of ids, and sightings of a user on an anonymous
+   id, see `features.adapters.identity`) and known ids; drop identity-only records and
+   re-sent copies (same insert id), counting both;
 2. resolve every event's id to its user; events whose anonymous id never met a known
-   user are dropped and counted (they cannot be attributed to anyone).
+   user, or met several users with no way to tell which one it was, are dropped and
+   counted (they cannot be attributed to anyone for sure).
 
 The result is a frame with the canonical column names (``user_id``, ``event``,
 ``timestamp``, ``account_id``, ``session_id``) plus one column per flattened property,
@@ -25,14 +27,16 @@ from typing import Any
 
 import pandas as pd
 
-from features.adapters.identity import IdentityGraph
+from features.adapters.identity import BY_TIME, SHARED, IdentityGraph
 from features.errors import DataError
+from features.timestamps import parse_timestamps
 
 # Reasons a record yields no event row, in report order.
 IDENTITY_RECORD = "identity record (links ids, not an action)"
 DUPLICATE_INSERT = "duplicate insert id (re-sent or late-arriving copy)"
 ANONYMOUS = "anonymous id never identified"
-REASONS = (IDENTITY_RECORD, DUPLICATE_INSERT, ANONYMOUS)
+SHARED_ANONYMOUS = "anonymous id shared by several users (ambiguous)"
+REASONS = (IDENTITY_RECORD, DUPLICATE_INSERT, ANONYMOUS, SHARED_ANONYMOUS)
 
 CANONICAL = ("user_id", "event", "timestamp", "account_id", "session_id")
 
@@ -43,15 +47,19 @@ class Parsed:
 
     is_event: bool = True
     event: Any = None
-    timestamp: Any = None
+    timestamp: Any = None  # also on identity records: when the sighting happened
     known: str | None = None  # a real (logged-in) user id
-    alias: str | None = None  # an id that may be anonymous (device, anonymous id)
+    alias: str | None = None  # an id that may be anonymous (device, anonymous id);
+    # with `known` set it is a sighting: this user used this anonymous id at `timestamp`
     alias_is_anonymous: bool = True  # False: an unresolved alias may be a user id
     account: str | None = None
     session: Any = None
     dedupe: Hashable | None = None  # insert id key; None = no de-duplication
     properties: Mapping[str, Any] = field(default_factory=dict)
+    # explicit merges ("one person", may join two user ids): alias / $merge records
     links: list[tuple[str | None, str | None]] = field(default_factory=list)
+    # (user, anonymous id) sightings besides `known` + `alias`; never join two users
+    sightings: list[tuple[str | None, str | None]] = field(default_factory=list)
     known_ids: list[str | None] = field(default_factory=list)
     memberships: list[tuple[str | None, str | None]] = field(default_factory=list)
 
@@ -129,12 +137,14 @@ def assemble(
     for record in records:
         parsed = parse(record)
         for first, second in parsed.links:
-            graph.link(first, second)
+            graph.merge(first, second)
         for known in parsed.known_ids:
             graph.mark_known(known)
+        for user, anonymous in parsed.sightings:
+            graph.sight(user, anonymous, parsed.timestamp)
         if parsed.known:
             graph.mark_known(parsed.known)
-            graph.link(parsed.known, parsed.alias)
+            graph.sight(parsed.known, parsed.alias, parsed.timestamp)
         members += [(who, group) for who, group in parsed.memberships if who and group]
         if not parsed.is_event:
             dropped[IDENTITY_RECORD] += 1
@@ -158,8 +168,10 @@ def assemble(
         account_of[graph.resolve(who) or who] = group
 
     rows: list[dict[str, Any]] = []
-    attributed = merged = from_membership = 0
-    for parsed in events:
+    attributed = by_time = merged = from_membership = 0
+    shared_ids: set[str] = set()
+    times: list[pd.Timestamp | None] = []
+    for position, parsed in enumerate(events):
         if parsed.known:
             user = graph.resolve(parsed.known) or parsed.known
             merged += user != parsed.known
@@ -167,11 +179,22 @@ def assemble(
             user = graph.resolve(parsed.alias)
             if user is not None:
                 attributed += user != parsed.alias
-            elif parsed.alias_is_anonymous:
-                dropped[ANONYMOUS] += 1
-                continue
             else:
-                user = parsed.alias
+                if graph.users_on(parsed.alias) > 1 and not times:
+                    times = _instants(events)  # parsed once, only when an id is shared
+                user, how = graph.attribute(parsed.alias, times[position] if times else None)
+                if how == SHARED:
+                    dropped[SHARED_ANONYMOUS] += 1
+                    shared_ids.add(parsed.alias)
+                    continue
+                if user is not None:
+                    attributed += 1
+                    by_time += how == BY_TIME
+                elif parsed.alias_is_anonymous:
+                    dropped[ANONYMOUS] += 1
+                    continue
+                else:
+                    user = parsed.alias
         else:
             user = None  # no id at all: counted as "missing user id" by ingestion
         account = parsed.account
@@ -193,10 +216,19 @@ def assemble(
         "records read": len(records),
         "identity links": graph.links,
         "anonymous events attributed to a known user": attributed,
+        "of them on an id shared by several users, placed by time": by_time,
+        "anonymous ids shared by several users, with ambiguous events": len(shared_ids),
         "events of a user id merged into another": merged,
         "events given an account by a group call": from_membership,
     }
     return AdaptedEvents(frame=frame, records=len(records), dropped=dropped, details=details)
+
+
+def _instants(events: list[Parsed]) -> list[pd.Timestamp | None]:
+    """Every event's time as a UTC instant (None when unreadable), to place it between
+    the logins of the users who shared its anonymous id."""
+    parsed = parse_timestamps(pd.Series([e.timestamp for e in events], dtype=object)).values
+    return [None if pd.isna(t) else t for t in parsed]
 
 
 def _columns(rows: list[dict[str, Any]]) -> list[str]:

@@ -15,7 +15,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from features.adapters.core import ANONYMOUS, DUPLICATE_INSERT, IDENTITY_RECORD
+from features.adapters.core import (
+    ANONYMOUS,
+    DUPLICATE_INSERT,
+    IDENTITY_RECORD,
+    SHARED_ANONYMOUS,
+)
 from features.errors import DataError, SpecError
 from features.ingest import BAD_TIMESTAMP, DUPLICATE, MISSING_USER, load_events
 from features.pipeline import load_dataset, training_features
@@ -350,3 +355,142 @@ def test_vendor_data_set_report_adds_up(tmp_path: Path) -> None:
     for reason in (IDENTITY_RECORD, DUPLICATE_INSERT, ANONYMOUS, MISSING_USER):
         assert reason in quality.explanations
     assert DUPLICATE not in quality.explanations  # zero rows: nothing to explain
+
+
+# --- shared devices: two logged-in users never merge through an anonymous id ---------------
+
+
+def shared_spec(path: Path, vendor: str) -> Any:
+    return parse_spec(
+        {
+            "product": "shared",
+            "data": {"events": {"path": str(path), "format": vendor}},
+            "label": {"conversion_event": "upgraded"},
+            "actions": {"invited": {"events": ["invited"]}, "pricing": {"events": ["pricing"]}},
+        }
+    )
+
+
+def check_two_people(path: Path, vendor: str, records: int) -> Any:
+    loaded = load_events(shared_spec(path, vendor))
+    check_accounting(loaded, records)
+    people = by_user(loaded.events)
+    assert "invited" in people["alice"] and "upgraded" not in people["alice"]
+    assert "pricing" in people["bob"] and "upgraded" in people["bob"]
+    assert loaded.report.details["events of a user id merged into another"] == 0
+    dataset = load_dataset(shared_spec(path, vendor), strict=False)
+    assert dataset.quality.users == 2
+    assert dataset.quality.conversions == 1 and dataset.quality.entities == 2
+    return loaded
+
+
+SHARED_SEGMENT = [
+    {"type": "identify", "userId": "alice", "anonymousId": "shared-laptop",
+     "timestamp": "2024-01-01T09:30:00Z"},
+    {"type": "track", "event": "invited", "userId": "alice", "timestamp": "2024-01-01T10:00:00Z",
+     "messageId": "m1"},
+    {"type": "identify", "userId": "bob", "anonymousId": "shared-laptop",
+     "timestamp": "2024-01-05T09:30:00Z"},
+    {"type": "track", "event": "pricing", "userId": "bob", "timestamp": "2024-01-05T10:00:00Z",
+     "messageId": "m2"},
+    {"type": "track", "event": "upgraded", "userId": "bob", "timestamp": "2024-01-06T10:00:00Z",
+     "messageId": "m3"},
+]
+
+
+def test_segment_users_sharing_an_anonymous_id_stay_apart(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "segment.jsonl", SHARED_SEGMENT)
+    loaded = check_two_people(path, "segment", len(SHARED_SEGMENT))
+    assert by_user(loaded.events) == {"alice": ["invited"], "bob": ["pricing", "upgraded"]}
+
+
+def test_anonymous_events_on_a_shared_id_are_placed_by_time_or_counted(tmp_path: Path) -> None:
+    anonymous = [
+        # before anyone logged in on the laptop: the first user's pre-login visit
+        {"type": "page", "name": "Home", "anonymousId": "shared-laptop", "messageId": "a1",
+         "timestamp": "2024-01-01T09:00:00Z"},
+        # between alice's and bob's logins: could be either of them
+        {"type": "page", "name": "Home", "anonymousId": "shared-laptop", "messageId": "a2",
+         "timestamp": "2024-01-03T09:00:00Z"},
+        # after bob's login, nobody else since: bob's
+        {"type": "page", "name": "Home", "anonymousId": "shared-laptop", "messageId": "a3",
+         "timestamp": "2024-01-07T09:00:00Z"},
+        {"type": "page", "name": "Home", "anonymousId": "shared-laptop", "messageId": "a4",
+         "timestamp": "whenever"},  # no readable time: cannot be placed
+    ]
+    path = write_jsonl(tmp_path / "segment.jsonl", SHARED_SEGMENT + anonymous)
+    loaded = check_two_people(path, "segment", len(SHARED_SEGMENT) + len(anonymous))
+    assert by_user(loaded.events) == {
+        "alice": ["Viewed Home Page", "invited"],
+        "bob": ["pricing", "upgraded", "Viewed Home Page"],
+    }
+    assert loaded.report.unusable[SHARED_ANONYMOUS] == 2
+    details = loaded.report.details
+    assert details["anonymous events attributed to a known user"] == 2
+    assert details["of them on an id shared by several users, placed by time"] == 2
+    assert details["anonymous ids shared by several users, with ambiguous events"] == 1
+    quality = load_dataset(shared_spec(path, "segment"), strict=False).quality
+    assert SHARED_ANONYMOUS in quality.explanations
+
+
+def test_segment_alias_still_joins_two_user_ids(tmp_path: Path) -> None:
+    records = [*SHARED_SEGMENT, {"type": "alias", "userId": "alice", "previousId": "bob",
+                                 "timestamp": "2024-01-08T00:00:00Z"}]
+    path = write_jsonl(tmp_path / "segment.jsonl", records)
+    loaded = load_events(shared_spec(path, "segment"))
+    assert by_user(loaded.events) == {"alice": ["invited", "pricing", "upgraded"]}
+    assert loaded.report.details["events of a user id merged into another"] == 2
+
+
+def test_amplitude_users_sharing_a_device_stay_apart(tmp_path: Path) -> None:
+    records = [
+        {"event_type": "invited", "user_id": "alice", "device_id": "tablet",
+         "event_time": "2024-01-01 10:00:00.000000", "$insert_id": "i1"},
+        {"event_type": "pricing", "user_id": "bob", "device_id": "tablet",
+         "event_time": "2024-01-05 10:00:00.000000", "$insert_id": "i2"},
+        {"event_type": "upgraded", "user_id": "bob", "device_id": "tablet",
+         "event_time": "2024-01-06 10:00:00.000000", "$insert_id": "i3"},
+        {"event_type": "opened", "user_id": None, "device_id": "tablet",
+         "event_time": "2024-01-03 10:00:00.000000", "$insert_id": "i4"},  # between: ambiguous
+    ]
+    path = write_jsonl(tmp_path / "amplitude.jsonl", records)
+    loaded = check_two_people(path, "amplitude", len(records))
+    assert by_user(loaded.events) == {"alice": ["invited"], "bob": ["pricing", "upgraded"]}
+    assert loaded.report.unusable[SHARED_ANONYMOUS] == 1
+
+
+def test_mixpanel_users_sharing_a_device_stay_apart(tmp_path: Path) -> None:
+    t0 = 1_704_103_200  # 2024-01-01T10:00:00Z
+    records = [
+        {"event": "invited", "properties": {"distinct_id": "alice", "$user_id": "alice",
+                                            "$device_id": "d1", "time": t0, "$insert_id": "i1"}},
+        {"event": "pricing", "properties": {"distinct_id": "bob", "$user_id": "bob",
+                                            "$device_id": "d1", "time": t0 + 4 * DAY,
+                                            "$insert_id": "i2"}},
+        {"event": "upgraded", "properties": {"distinct_id": "bob", "$user_id": "bob",
+                                             "$device_id": "d1", "time": t0 + 5 * DAY,
+                                             "$insert_id": "i3"}},
+        # $identify of both users from the same anonymous id: still two people
+        {"event": "$identify", "properties": {"distinct_id": "bob", "$anon_id": "anon-9",
+                                              "$identified_id": "bob", "time": t0 + 4 * DAY}},
+        {"event": "$identify", "properties": {"distinct_id": "alice", "$anon_id": "anon-9",
+                                              "$identified_id": "alice", "time": t0}},
+        {"event": "opened", "properties": {"distinct_id": "$device:d1", "$device_id": "d1",
+                                           "time": t0 + 6 * DAY, "$insert_id": "i4"}},  # bob's
+    ]
+    path = write_jsonl(tmp_path / "mixpanel.jsonl", records)
+    loaded = check_two_people(path, "mixpanel", len(records))
+    assert by_user(loaded.events) == {
+        "alice": ["invited"], "bob": ["pricing", "upgraded", "opened"]
+    }
+
+
+def test_mixpanel_merge_joins_two_user_ids(tmp_path: Path) -> None:
+    records = [
+        {"event": "invited", "properties": {"distinct_id": "alice", "time": 1_704_103_200}},
+        {"event": "pricing", "properties": {"distinct_id": "alice-old", "time": 1_704_103_300}},
+        {"event": "$merge", "properties": {"$distinct_ids": ["alice", "alice-old"]}},
+    ]
+    path = write_jsonl(tmp_path / "mixpanel.jsonl", records)
+    loaded = load_events(shared_spec(path, "mixpanel"))
+    assert by_user(loaded.events) == {"alice": ["invited", "pricing"]}
