@@ -20,7 +20,7 @@ rows returned + every dropped reason, so the data-quality report still adds up.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,33 +90,41 @@ def text_id(value: Any) -> str | None:
 
 
 def flatten(properties: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested objects become dotted columns: {"plan": {"seats": 3}} -> plan.seats = 3."""
+    """Nested objects become dotted columns: {"plan": {"seats": 3}} -> plan.seats = 3.
+
+    Iterative, not recursive: a record nested hundreds of levels deep (which JSON
+    allows) must not exhaust Python's stack."""
     if type(properties) is not dict:  # JSON objects are dicts; anything else has none
         return {}
     flat: dict[str, Any] = {}
-    for key, value in properties.items():
-        if type(value) is dict:
-            flat.update(flatten(value, f"{prefix}{key}."))
+    stack: list[tuple[str, Iterator[tuple[Any, Any]]]] = [(prefix, iter(properties.items()))]
+    while stack:
+        base, items = stack[-1]
+        for key, value in items:
+            if type(value) is dict:
+                stack.append((f"{base}{key}.", iter(value.items())))
+                break
+            flat[f"{base}{key}" if base else key] = value
         else:
-            flat[f"{prefix}{key}" if prefix else key] = value
+            stack.pop()
     return flat
 
 
 def first_value(value: Any) -> str | None:
-    """A group field: a scalar, a list of ids, or a mapping of group type -> id(s)."""
-    if isinstance(value, Mapping):
-        for item in value.values():
-            found = first_value(item)
+    """A group field: a scalar, a list of ids, or a mapping of group type -> id(s); the
+    first id found depth-first (iteratively, so deep nesting cannot exhaust the stack)."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        else:
+            found = text_id(item)
             if found:
                 return found
-        return None
-    if isinstance(value, list):
-        for item in value:
-            found = first_value(item)
-            if found:
-                return found
-        return None
-    return text_id(value)
+    return None
 
 
 def assemble(

@@ -15,11 +15,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from features.adapters import adapt_file
 from features.adapters.core import (
     ANONYMOUS,
     DUPLICATE_INSERT,
     IDENTITY_RECORD,
     SHARED_ANONYMOUS,
+    flatten,
 )
 from features.errors import DataError, SpecError
 from features.ingest import BAD_TIMESTAMP, DUPLICATE, MISSING_USER, load_events
@@ -494,3 +496,76 @@ def test_mixpanel_merge_joins_two_user_ids(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "mixpanel.jsonl", records)
     loaded = load_events(shared_spec(path, "mixpanel"))
     assert by_user(loaded.events) == {"alice": ["invited", "pricing"]}
+
+
+# --- files at the edge: huge cells, deep nesting, malformed CSV --------------------------------
+
+
+def test_posthog_csv_with_a_huge_properties_cell_is_read(tmp_path: Path) -> None:
+    properties = json.dumps({"rows": 4, "blob": "x" * 200_000})  # > csv's default 128 KiB
+    path = tmp_path / "posthog.csv"
+    path.write_text(
+        "uuid,event,distinct_id,timestamp,properties\n"
+        f'e1,Export,u1,2026-01-01T10:00:00Z,"{properties.replace(chr(34), chr(34) * 2)}"\n'
+    )
+    loaded = load_events(spec_for(path, "posthog"))
+    assert loaded.events["rows"].tolist() == [4.0]
+    assert len(adapt_file(path, "posthog").frame["blob"].iloc[0]) == 200_000
+
+
+def deep_line(depth: int) -> str:
+    return '{"event": "a", "userId": "u", "properties": ' + "[" * depth + "]" * depth + "}"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where"),
+    [
+        ("deep.jsonl", '{"event": "a", "userId": "u"}\n' + deep_line(100_000) + "\n", "line 2"),
+        ("deep.json", "[\n" + deep_line(100_000) + "\n]", "line 2"),
+    ],
+)
+def test_deeply_nested_json_names_file_and_line(tmp_path: Path, name, content, where) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(DataError, match="too deeply") as info:
+        load_events(spec_for(path, "segment"))
+    assert name in info.value.message and where in info.value.message
+    assert info.value.exit_code == 3
+
+
+def test_a_dict_nested_990_levels_is_read_or_refused_never_a_crash(tmp_path: Path) -> None:
+    nested = '{"a": ' * 990 + '{"rows": 1}' + "}" * 990  # written as text: dumps would recurse
+    path = tmp_path / "deep.jsonl"
+    path.write_text(
+        '{"type": "track", "event": "Export", "userId": "u1", '
+        f'"timestamp": "2026-01-01T10:00:00Z", "properties": {nested}}}\n'
+    )
+    try:
+        loaded = load_events(spec_for(path, "segment"))
+    except DataError as error:  # the JSON parser's own limit, depending on the stack
+        assert "line 1" in error.message and error.exit_code == 3
+    else:
+        check_accounting(loaded, 1)
+    # flattening itself has no depth limit
+    deeper: dict[str, Any] = {"rows": 1}
+    for _ in range(5_000):
+        deeper = {"a": deeper}
+    assert list(flatten(deeper).values()) == [1]
+
+
+def test_posthog_csv_duplicate_header_and_extra_cells_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "dup.csv"
+    path.write_text("uuid,event,distinct_id,timestamp,event\ne1,Export,u1,2026-01-01T10:00:00Z,x\n")
+    with pytest.raises(DataError, match=r"names column\(s\) 'event' more than once") as info:
+        load_events(spec_for(path, "posthog"))
+    assert "dup.csv" in info.value.message and info.value.exit_code == 3
+    path = tmp_path / "extra.csv"
+    path.write_text(
+        "uuid,event,distinct_id,timestamp\n"
+        "e1,Export,u1,2026-01-01T10:00:00Z\n"
+        "\n"
+        "e2,Export,u1,2026-01-01T11:00:00Z,surplus\n"
+    )
+    with pytest.raises(DataError, match="line 4 has 5 cells but the header has 4") as info:
+        load_events(spec_for(path, "posthog"))
+    assert "extra.csv" in info.value.message and info.value.exit_code == 3
