@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from features.adapters import adapt_file
+from features.adapters import adapt_file, adapt_records
 from features.adapters.core import (
     ANONYMOUS,
     DUPLICATE_INSERT,
@@ -23,7 +23,7 @@ from features.adapters.core import (
     SHARED_ANONYMOUS,
     flatten,
 )
-from features.errors import DataError, SpecError
+from features.errors import DataError, SpecError, UsageError
 from features.ingest import BAD_TIMESTAMP, DUPLICATE, MISSING_USER, load_events
 from features.pipeline import load_dataset, training_features
 from features.spec import parse_spec
@@ -569,3 +569,18 @@ def test_posthog_csv_duplicate_header_and_extra_cells_are_refused(tmp_path: Path
     with pytest.raises(DataError, match="line 4 has 5 cells but the header has 4") as info:
         load_events(spec_for(path, "posthog"))
     assert "extra.csv" in info.value.message and info.value.exit_code == 3
+
+
+def test_adapt_records_says_what_is_wrong_with_its_arguments() -> None:
+    record = {"type": "track", "event": "Export", "userId": "u1",
+              "timestamp": "2026-01-01T10:00:00Z"}
+    with pytest.raises(DataError, match="empty: no record to adapt"):
+        adapt_records([], "segment")
+    with pytest.raises(UsageError, match=r"unknown export format 'Segment' \(did you mean "
+                                         r"'segment'\?\): expected one of segment, mixpanel"):
+        adapt_records([record], "Segment")
+    with pytest.raises(DataError, match=r"record 0 is not a JSON object .* but int: 1"):
+        adapt_records([1, 2], "segment")
+    with pytest.raises(UsageError, match="must be a list of JSON objects"):
+        adapt_records(record, "segment")  # type: ignore[arg-type]
+    assert adapt_records((record,), "segment").records == 1
