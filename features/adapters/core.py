@@ -35,7 +35,7 @@ from features.timestamps import parse_timestamps
 IDENTITY_RECORD = "identity record (links ids, not an action)"
 DUPLICATE_INSERT = "duplicate insert id (re-sent or late-arriving copy)"
 ANONYMOUS = "anonymous id never identified"
-SHARED_ANONYMOUS = "anonymous id shared by several users (ambiguous)"
+SHARED_ANONYMOUS = "anonymous id shared by several users"
 REASONS = (IDENTITY_RECORD, DUPLICATE_INSERT, ANONYMOUS, SHARED_ANONYMOUS)
 
 CANONICAL = ("user_id", "event", "timestamp", "account_id", "session_id")
@@ -224,8 +224,8 @@ def assemble(
         "records read": len(records),
         "identity links": graph.links,
         "anonymous events attributed to a known user": attributed,
-        "of them on an id shared by several users, placed by time": by_time,
-        "anonymous ids shared by several users, with ambiguous events": len(shared_ids),
+        "anonymous events placed by time on a shared id": by_time,
+        "shared anonymous ids with ambiguous events": len(shared_ids),
         "events of a user id merged into another": merged,
         "events given an account by a group call": from_membership,
     }

@@ -27,7 +27,7 @@ _UNREADABLE = (OSError, EOFError, zlib.error)
 # PostHog's properties cell holds a whole JSON object: csv's default 128 KiB per field
 # is far below what real events carry, so the reader allows up to 1 GiB per field.
 _CSV_FIELD_LIMIT = min(sys.maxsize, 2**30)
-_TOO_DEEP = "nests arrays / objects too deeply to read (thousands of levels)"
+_TOO_DEEP = "nests arrays / objects too deeply to read (hundreds of levels)"
 
 
 def _where(path: Path, vendor: str) -> str:

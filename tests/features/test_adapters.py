@@ -429,8 +429,8 @@ def test_anonymous_events_on_a_shared_id_are_placed_by_time_or_counted(tmp_path:
     assert loaded.report.unusable[SHARED_ANONYMOUS] == 2
     details = loaded.report.details
     assert details["anonymous events attributed to a known user"] == 2
-    assert details["of them on an id shared by several users, placed by time"] == 2
-    assert details["anonymous ids shared by several users, with ambiguous events"] == 1
+    assert details["anonymous events placed by time on a shared id"] == 2
+    assert details["shared anonymous ids with ambiguous events"] == 1
     quality = load_dataset(shared_spec(path, "segment"), strict=False).quality
     assert SHARED_ANONYMOUS in quality.explanations
 
