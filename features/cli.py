@@ -42,6 +42,10 @@ def check_writable(target: Path, *, folder: bool = False) -> None:
     """Fail before the work, not after it: the output's folder exists (or is created)
     and can be written to. `folder` says `target` is itself the output folder."""
     directory = target if folder else target.parent
+    if not folder and target.is_dir():
+        raise DataError(f"{target}: is a folder; give a file name for this output")
+    if folder and target.exists() and not target.is_dir():
+        raise DataError(f"{target}: is a file; give a folder for this output")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

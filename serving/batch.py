@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from features.errors import PqlError
+from features.errors import PqlError, SpecError
 from features.pipeline import Dataset, live_features
 from features.rules import parse_rule
 from serving.scoring import Scorer
@@ -157,7 +157,10 @@ def score_dataset_with_rules(dataset: Dataset, as_of: pd.Timestamp) -> BatchScor
     """
     rules = dataset.spec.rules
     if not rules:
-        raise PqlError("the spec defines no rules (add a 'rules' list, or run pql triggers)")
+        raise SpecError(
+            "key 'rules': the spec defines no rules (add a 'rules' list, or run "
+            "pql triggers --write-rules)"
+        )
     names = dataset.definitions.names
     parsed = [parse_rule(rule.when, names) for rule in rules]
     frame, live = live_features(dataset, as_of)

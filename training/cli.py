@@ -157,10 +157,10 @@ def triggers_command(
 ) -> None:
     """Find the actions that separate converters and propose a short rule-based PQL."""
     from training.trigger_report import render_triggers, write_trigger_files
-    from training.triggers import TriggerError, discover_triggers
+    from training.triggers import MAX_DAY, TriggerError, discover_triggers
 
-    if day is not None and not day > 0:
-        raise UsageError(f"--day: must be a positive number of days, got {day:g}")
+    if day is not None and not 0 < day <= MAX_DAY:
+        raise UsageError(f"--day: must be a number of days in (0, {MAX_DAY}], got {day:g}")
     check_writable(out, folder=True)
     dataset = load_checked(spec)
     with console.status("Measuring triggers ..."):
@@ -180,17 +180,34 @@ def triggers_command(
 
 
 def write_rules_into_spec(path: Path, rules: list[dict[str, str]], header: str) -> None:
-    """Replace the spec's rules, validating the new text before the file changes."""
+    """Replace the spec's rules, proving nothing else changes before the file does.
+
+    A symlinked spec is edited where it points, keeping its permissions; the write is
+    atomic, so the spec is either the old one or the new one.
+    """
+    import os
+    import stat
+
     import yaml
 
+    from features.errors import SpecError
     from features.spec import parse_spec
-    from features.spec_rules import with_rules
+    from features.spec_rules import SpecLayoutError, rules_written
 
-    text = with_rules(path.read_text(encoding="utf-8"), rules, header)
+    target = path.resolve()
+    original = target.read_bytes().decode("utf-8")  # bytes: keep CRLF line endings as they are
+    try:
+        text = rules_written(original, rules, header)
+    except SpecLayoutError as exc:
+        block = yaml.safe_dump({"rules": rules}, sort_keys=False, width=1000)
+        raise SpecError(
+            f"{path}: rules not written: {exc}. Add them by hand:\n{block}"
+        ) from None
     parse_spec(yaml.safe_load(text), source=str(path), base_dir=path.parent)
-    staging = path.with_name(f".{path.name}.pql-tmp")
-    staging.write_text(text, encoding="utf-8")
-    staging.replace(path)  # atomic: the spec is either the old one or the new one
+    staging = target.with_name(f".{target.name}.pql-tmp")
+    staging.write_bytes(text.encode("utf-8"))
+    os.chmod(staging, stat.S_IMODE(target.stat().st_mode))
+    staging.replace(target)
 
 
 def register(app: typer.Typer) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features.definitions import ACCOUNT_ACTION_MEASURES, FeatureDefinitions
-from features.errors import PqlError
+from features.errors import PqlError, UsageError
 from features.pipeline import Dataset, features_for_rows
 from features.rows import snapshot_rows
 from training.labels import label_rows
@@ -40,6 +40,7 @@ WINDOWS = {"count": "so far", "count_7d": "in the last 7 days", "users": "member
 ACTIVITY_CANDIDATES = {"active_days": "active days", "active_users": "active members"}
 #: Thresholds people write in rules: readable, and few enough to keep the search honest.
 NICE_THRESHOLDS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 75, 100, 150, 200)
+MAX_DAY = 3650  # past any trial; keeps the time arithmetic in range
 NEARLY_EVERYBODY = 0.9  # an action this share of trials does cannot separate converters
 Z_95 = 1.959963984540054
 MIN_POSITIVES_FOR_RULES = 10
@@ -421,6 +422,8 @@ def discover_triggers(
     """Trigger statistics on training time, a proposed rule set judged on later time."""
     spec = dataset.spec
     day = default_day(spec.snapshots_days) if day is None else float(day)
+    if not 0 < day <= MAX_DAY:
+        raise UsageError(f"day: must be a number of days in (0, {MAX_DAY}], got {day:g}")
     if dataset.data_end is None:
         raise TriggerError("no usable events: nothing to find triggers in")
     snapshots = snapshot_rows(dataset.entities, [day], dataset.data_end, dataset.data_start)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 import yaml
 
 from features.spec import parse_spec
-from features.spec_rules import with_rules
+from features.spec_rules import SpecLayoutError, rules_written, with_rules
 from tests.conftest import planted_spec
 
 RULES = [{"name": "trigger_1", "when": "magic_count >= 3", "reason": "magic 3+ times"}]
@@ -42,3 +45,33 @@ def test_flow_style_and_empty_rules() -> None:
     text = with_rules(spec_text("rules: []\n"), RULES, None)
     assert yaml.safe_load(text)["rules"] == RULES
     assert with_rules("", RULES, None).startswith("rules:\n")
+
+
+def test_a_quoted_key_after_the_rules_is_kept() -> None:
+    old = 'rules:\n- name: old\n  when: login_count >= 1\n"pql":\n  top_percent: 10\n'
+    original = spec_text(old)
+    text = rules_written(original, RULES, HEADER)
+    assert yaml.safe_load(text)["pql"] == {"top_percent": 10}
+    assert '"pql":\n  top_percent: 10\n' in text
+
+
+def test_crlf_line_endings_and_earlier_headers() -> None:
+    original = spec_text().replace("\n", "\r\n")
+    once = rules_written(original, RULES, "proposed by `pql triggers` at day 3")
+    assert "\r\n" in once and "\n" not in once.replace("\r\n", "")
+    twice = rules_written(once, RULES, HEADER)
+    assert twice.count("proposed by `pql triggers`") == 1 and HEADER in twice
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        lambda spec: json.dumps(spec),  # flow style: valid YAML, no block to replace
+        lambda spec: "\n".join("  " + line for line in yaml.safe_dump(spec).split("\n")),
+    ],
+)
+def test_layouts_a_line_edit_cannot_follow_are_refused(layout) -> None:
+    original = layout({**planted_spec(), "rules": [{"name": "x", "when": "magic_count >= 1"}]})
+    assert yaml.safe_load(original)["product"] == "planted"  # a valid spec to begin with
+    with pytest.raises(SpecLayoutError, match="cannot be edited in place"):
+        rules_written(original, RULES, HEADER)

@@ -226,8 +226,9 @@ def test_triggers_refuses_to_write_rules_it_cannot_support(planted_project, monk
     assert code == 5 and "no rules written" in text and "only 0 conversions" in text
     assert spec.read_text() == before
     assert (planted_project / "r" / "triggers.md").exists()  # the report is still written
-    code, text = run([*args, "--day", "-1"], monkeypatch, capsys)
-    assert code == 2 and "--day" in text
+    for day in ("-1", "inf", "nan", "1e308", "100000"):
+        code, text = run([*args, "--day", day], monkeypatch, capsys)
+        assert code == 2 and "--day" in text, (day, text)
     code, text = run([*args, "--max-conditions", "6"], monkeypatch, capsys)
     assert code == 2 and "max-conditions" in text
 
@@ -288,3 +289,47 @@ def test_a_file_the_os_refuses_is_named_not_a_traceback(planted_project, monkeyp
     )
     text = text.replace("\n", "")  # rich folds long paths mid-word
     assert code == 3 and "triggers.csv: Is a directory" in text and "internal error" not in text
+
+
+def test_write_rules_edits_a_symlinked_spec_where_it_points(planted_project, monkeypatch, capsys):
+    real = planted_project / "specs" / "real.yaml"
+    real.parent.mkdir()
+    (planted_project / "pql.yaml").rename(real)
+    real.chmod(0o640)
+    link = planted_project / "pql.yaml"
+    link.symlink_to(real)
+    args = ["triggers", "--spec", str(link), "--out", str(planted_project / "r"), "--write-rules"]
+    code, text = run(args, monkeypatch, capsys)
+    assert code == 0, text
+    assert link.is_symlink() and "magic_count >= 3" in real.read_text()
+    assert real.stat().st_mode & 0o777 == 0o640
+
+
+def test_write_rules_refuses_a_layout_it_cannot_edit(planted_project, monkeypatch, capsys):
+    spec = planted_project / "pql.yaml"
+    spec.write_text(json.dumps(planted_spec()))  # flow style: valid, but no block to replace
+    before = spec.read_text()
+    args = ["triggers", "--spec", str(spec), "--out", str(planted_project / "r"), "--write-rules"]
+    code, text = run(args, monkeypatch, capsys)
+    text = " ".join(text.split())
+    assert code == 2 and "rules not written" in text and "Add them by hand" in text
+    assert "magic_count >= 3" in text  # the rules to paste
+    assert spec.read_text() == before
+
+
+def test_outputs_that_are_the_wrong_kind_of_path(planted_project, monkeypatch, capsys):
+    spec = str(planted_project / "pql.yaml")
+    (planted_project / "a-folder.csv").mkdir()
+    (planted_project / "a-file").write_text("x")
+    for args, problem in (
+        (["score", "--rules", "--out", str(planted_project / "a-folder.csv")], "is a folder"),
+        (["triggers", "--out", str(planted_project / "a-file")], "is a file"),
+    ):
+        code, text = run([args[0], "--spec", spec, *args[1:]], monkeypatch, capsys)
+        assert code == 3 and problem in " ".join(text.split()), text
+
+
+def test_score_rules_without_rules_names_the_key(planted_project, monkeypatch, capsys):
+    args = ["score", "--spec", str(planted_project / "pql.yaml"), "--rules"]
+    code, text = run([*args, "--out", str(planted_project / "l.csv")], monkeypatch, capsys)
+    assert code == 2 and "key 'rules'" in text
