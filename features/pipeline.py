@@ -18,7 +18,7 @@ from features.entities import build_entities
 from features.errors import DataQualityError
 from features.frames import _codes, build_features, entity_column, epoch_ms
 from features.ingest import IngestReport, load_events, load_trials
-from features.plans import paying_at_start, plan_changes
+from features.plans import paid_plan_warnings, paying_at_start, plan_changes
 from features.quality import (
     BEFORE_SIGNUP,
     PAYING_AT_START,
@@ -88,13 +88,15 @@ def _plans(spec: Spec, events: pd.DataFrame, key: str, paying: pd.Index) -> dict
 
 
 def _plan_warnings(spec: Spec, events: pd.DataFrame, key: str) -> list[str]:
+    warnings = paid_plan_warnings(spec, events)
     changes = plan_changes(events, key)
     if not changes.back_and_forth:
-        return []
+        return warnings
     first = "the first move to a paid plan is the conversion; " if spec.label.paid_plans else ""
     return [
+        *warnings,
         f"{changes.back_and_forth:,} {key}(s) changed plan back and forth (e.g. "
-        f"{changes.example}); {first}later changes are kept as ordinary events"
+        f"{changes.example}); {first}later changes are kept as ordinary events",
     ]
 
 

@@ -91,3 +91,39 @@ def plan_changes(events: pd.DataFrame, key: str) -> PlanChanges:
         back_and_forth=len(flipping),
         example=example,
     )
+
+
+_VALUES_SHOWN = 10
+
+
+def paid_plan_warnings(spec: Spec, events: pd.DataFrame) -> list[str]:
+    """`label.paid_plans` entries no event carries, and plan values that differ from a
+    paid plan only in case ("Paid" vs "paid"): either silently loses conversions."""
+    paid = spec.label.paid_plans
+    if not paid or "plan" not in events.columns:
+        return []
+    counts = events["plan"].dropna().astype(str).value_counts()
+    seen = set(counts.index)
+    column = spec.data.events.columns.plan
+    shown = ", ".join(f"{value!r} ({n:,})" for value, n in counts.head(_VALUES_SHOWN).items())
+    more = f" and {len(counts) - _VALUES_SHOWN:,} more" if len(counts) > _VALUES_SHOWN else ""
+    values = f"values of column '{column}' seen: {shown or '(none)'}{more}"
+    warnings = []
+    missing = [plan for plan in paid if plan not in seen]
+    if missing:
+        which = "no" if len(missing) == len(paid) else "not every"
+        warnings.append(
+            f"label.paid_plans {paid} matches {which} plan value: "
+            f"{', '.join(map(repr, missing))} never occurs, so no event on it converts "
+            f"anyone ({values})"
+        )
+    lowered = {plan.casefold(): plan for plan in paid}
+    for value in sorted(seen - set(paid)):
+        if value.casefold() in lowered:
+            warnings.append(
+                f"plan value {value!r} ({counts[value]:,} events) differs from "
+                f"label.paid_plans entry {lowered[value.casefold()]!r} only in case: plans "
+                f"are compared exactly, so it is not a paid plan; add {value!r} to "
+                "label.paid_plans if it is one"
+            )
+    return warnings

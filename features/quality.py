@@ -14,7 +14,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from features.adapters.core import ANONYMOUS, DUPLICATE_INSERT, IDENTITY_RECORD
+from features.adapters.core import (
+    ANONYMOUS,
+    DUPLICATE_INSERT,
+    IDENTITY_RECORD,
+    SHARED_ANONYMOUS,
+)
 from features.ingest import (
     BAD_TIMESTAMP,
     DUPLICATE,
@@ -42,6 +47,9 @@ EXPLANATIONS: dict[str, str] = {
     "event already read); the first copy is kept, as the vendor de-duplicates",
     ANONYMOUS: "activity of an anonymous / device id that never logged in or was never "
     "linked to a user id: it cannot be attributed to anyone",
+    SHARED_ANONYMOUS: "a device or anonymous id several users logged in on, with the event "
+    "between two different users' logins (or without a readable time): it could be "
+    "either of them, so it is not credited to one",
     BEFORE_SIGNUP: "timed before the entity's signup: a device clock behind, or events "
     "logged before the signup was recorded; features start at signup",
     "at or after conversion": "a paying customer's behaviour says nothing about whether a "

@@ -14,6 +14,7 @@ from pathlib import Path
 from features.adapters import amplitude, mixpanel, posthog, segment
 from features.adapters.core import REASONS, AdaptedEvents, assemble
 from features.adapters.records import read_records
+from features.errors import DataError, UsageError
 
 _VENDORS = {
     "segment": segment,
@@ -28,9 +29,37 @@ __all__ = ["REASONS", "AdaptedEvents", "adapt_file", "adapt_records"]
 def adapt_records(
     records: list[dict], vendor: str, path: Path | str = "<records>"
 ) -> AdaptedEvents:
-    """Already-read records of one vendor's export -> canonical rows plus counts."""
-    module = _VENDORS[vendor]
-    return assemble(records, module.parse, path=Path(path), vendor=vendor, expected=module.EXPECTED)
+    """Already-read records of one vendor's export -> canonical rows plus counts.
+
+    `vendor` must be one of the spec's export formats (`UsageError` otherwise); the
+    records must be a non-empty list of JSON objects (`DataError` naming the first that
+    is not), as a Python caller may pass anything."""
+    module = _VENDORS.get(vendor) if isinstance(vendor, str) else None
+    if module is None:
+        hint = (
+            f" (did you mean '{vendor.lower()}'?)"
+            if isinstance(vendor, str) and vendor.lower() in _VENDORS
+            else ""
+        )
+        raise UsageError(
+            f"unknown export format {vendor!r}{hint}: expected one of {', '.join(_VENDORS)}"
+        )
+    if not isinstance(records, list | tuple):
+        raise UsageError(
+            f"{vendor} records from '{path}' must be a list of JSON objects (dicts), "
+            f"got {type(records).__name__}"
+        )
+    if not records:
+        raise DataError(f"{vendor} records from '{path}' are empty: no record to adapt")
+    for position, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise DataError(
+                f"{vendor} records from '{path}': record {position} is not a JSON object "
+                f"(dict) but {type(record).__name__}: {str(record)[:80]}"
+            )
+    return assemble(
+        list(records), module.parse, path=Path(path), vendor=vendor, expected=module.EXPECTED
+    )
 
 
 def adapt_file(path: Path, vendor: str, encoding: str = "utf-8") -> AdaptedEvents:

@@ -5,7 +5,8 @@ zone written), ``user_id`` (null while anonymous), ``device_id``, ``session_id``
 (``-1`` outside a session), ``groups`` (group type -> id or list of ids; the first is the
 account), ``event_properties``, ``$insert_id`` (``insert_id`` in the HTTP API), and the
 identity events ``$identify`` / ``$groupidentify``. A device's anonymous events belong to
-the user it was later seen logged in as.
+the user it was later seen logged in as; a device several users logged in on never
+joins them (Amplitude has no record that merges two user ids).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def parse(record: dict[str, Any]) -> Parsed:
     user = text_id(record.get("user_id"))
     device = text_id(record.get("device_id"))
     if event in IDENTITY_EVENTS:
-        return Parsed(is_event=False, known=user, alias=device)
+        return Parsed(is_event=False, timestamp=_utc(record.get("event_time")), known=user,
+                      alias=device)
     insert = text_id(record.get("$insert_id")) or text_id(record.get("insert_id"))
     return Parsed(
         event=event,

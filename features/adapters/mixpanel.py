@@ -5,7 +5,10 @@ Documented shape: ``properties.distinct_id``, ``properties.time`` (epoch seconds
 insert id together, and so do we), ``$device_id`` / ``$user_id`` (simplified ID merge:
 anonymous events have ``distinct_id = "$device:<device_id>"``), and the identity events
 ``$identify`` (``$anon_id`` -> ``$identified_id``), ``$create_alias`` (``alias``) and
-``$merge`` (``$distinct_ids``). Mixpanel has no standard group field: map
+``$merge`` (``$distinct_ids``). Only ``$merge`` and ``$create_alias`` join two user ids:
+``$identify`` and ``$user_id`` + ``$device_id`` say a user was seen on an anonymous id
+or device, which others may share (Mixpanel itself never merges two identified users
+through them). Mixpanel has no standard group field: map
 ``data.events.columns.account_id`` to the property that holds your group key.
 """
 
@@ -26,20 +29,30 @@ def parse(record: dict[str, Any]) -> Parsed:
     distinct = text_id(properties.get("distinct_id"))
     user = text_id(properties.get("$user_id"))
     device = text_id(properties.get("$device_id"))
-    links: list[tuple[str | None, str | None]] = []
+    time = properties.get("time")
+    merges: list[tuple[str | None, str | None]] = []
+    sightings: list[tuple[str | None, str | None]] = []
     if device:
-        links += [(distinct, device), (distinct, f"{DEVICE_PREFIX}{device}")]
-    if event in IDENTITY_EVENTS:
-        known = text_id(properties.get("$identified_id")) or text_id(properties.get("alias"))
-        links.append((known, text_id(properties.get("$anon_id"))))
-        links.append((known, distinct))
+        names = (device, f"{DEVICE_PREFIX}{device}")
+        if distinct and distinct.startswith(DEVICE_PREFIX):
+            merges += [(distinct, name) for name in names]  # one device's two names
+        else:  # a user on a device: a sighting, as a device may be shared
+            sightings += [(user or distinct, name) for name in names]
+    if event == "$merge" or event == "$create_alias":
+        # explicit merges: the only records that may join two user ids
         ids = properties.get("$distinct_ids")
         merged = [text_id(i) for i in ids] if isinstance(ids, list) else []
-        links += [(merged[0], other) for other in merged[1:]]
+        alias = text_id(properties.get("alias"))
+        merges += [(merged[0], other) for other in merged[1:]] + [(alias, distinct)]
         # $merge names no side as the user; the first id listed represents the person.
-        return Parsed(is_event=False, links=links, known_ids=[known, *merged[:1]])
+        return Parsed(is_event=False, timestamp=time, links=merges, sightings=sightings,
+                      known_ids=[alias, *merged[:1]])
+    if event in IDENTITY_EVENTS:  # $identify: the anonymous id was this user's
+        known = text_id(properties.get("$identified_id"))
+        sightings += [(known, text_id(properties.get("$anon_id"))), (known, distinct)]
+        return Parsed(is_event=False, timestamp=time, links=merges, sightings=sightings,
+                      known_ids=[known])
     insert = text_id(properties.get("$insert_id"))
-    time = properties.get("time")
     return Parsed(
         event=event,
         timestamp=time,
@@ -52,5 +65,6 @@ def parse(record: dict[str, Any]) -> Parsed:
         properties={
             k: v for k, v in flatten(properties).items() if k not in ("time", "distinct_id")
         },
-        links=links,
+        links=merges,
+        sightings=sightings,
     )

@@ -39,9 +39,17 @@ def parse(record: dict[str, Any]) -> Parsed:
     event = text_id(record.get("event"))
     distinct = text_id(record.get("distinct_id")) or text_id(properties.get("distinct_id"))
     if event in IDENTITY_EVENTS:
-        other = text_id(properties.get("$anon_distinct_id")) or text_id(properties.get("alias"))
         known = distinct if event != "$groupidentify" else None
-        return Parsed(is_event=False, links=[(known, other)], known_ids=[known])
+        time = record.get("timestamp")
+        if event == "$create_alias":  # an explicit merge: may join two user ids
+            alias = text_id(properties.get("alias"))
+            return Parsed(is_event=False, timestamp=time, links=[(known, alias)],
+                          known_ids=[known])
+        # $identify: the anonymous id was seen with this user (a shared browser can
+        # carry several users; PostHog does not merge two identified users through it)
+        anonymous = text_id(properties.get("$anon_distinct_id"))
+        return Parsed(is_event=False, timestamp=time, sightings=[(known, anonymous)],
+                      known_ids=[known])
     group = record.get("$group_0") or properties.get("$group_0")
     return Parsed(
         event=event,

@@ -14,6 +14,7 @@ import csv
 import gzip
 import io
 import json
+import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,10 @@ from features.errors import DataError
 
 _COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open}
 _UNREADABLE = (OSError, EOFError, zlib.error)
+# PostHog's properties cell holds a whole JSON object: csv's default 128 KiB per field
+# is far below what real events carry, so the reader allows up to 1 GiB per field.
+_CSV_FIELD_LIMIT = min(sys.maxsize, 2**30)
+_TOO_DEEP = "nests arrays / objects too deeply to read (hundreds of levels)"
 
 
 def _where(path: Path, vendor: str) -> str:
@@ -61,9 +66,8 @@ def read_records(path: Path, vendor: str, encoding: str = "utf-8") -> list[dict[
             f"{where} cannot be read: unknown encoding '{encoding}' (data.events.encoding)"
         ) from None
     try:
-        records = list(
-            _csv_records(path, encoding) if _is_csv(path) else _json_records(path, where, encoding)
-        )
+        reader = _csv_records if _is_csv(path) else _json_records
+        records = list(reader(path, where, encoding))
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{where} is not valid {encoding} (byte 0x{exc.object[exc.start]:02x}); "
@@ -92,6 +96,9 @@ def _json_records(path: Path, where: str, encoding: str) -> Iterator[dict[str, A
                 raise DataError(
                     f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
                 ) from None
+            except RecursionError:
+                line = _deep_line(path, encoding)
+                raise DataError(f"{where}: the JSON array {_TOO_DEEP}, at line {line}") from None
         for position, value in enumerate(values):
             if not isinstance(value, dict):
                 raise DataError(f"{where}: item {position} of the JSON array is not an object")
@@ -108,14 +115,75 @@ def _json_records(path: Path, where: str, encoding: str) -> Iterator[dict[str, A
                     f"{where} is not valid JSON lines: line {number} is not valid JSON "
                     f"({exc.msg}, column {exc.colno})"
                 ) from None
+            except RecursionError:
+                raise DataError(f"{where}: line {number} {_TOO_DEEP}") from None
             if not isinstance(value, dict):
                 raise DataError(f"{where}: line {number} is not a JSON object")
             yield value
 
 
-def _csv_records(path: Path, encoding: str) -> Iterator[dict[str, Any]]:
-    """CSV rows as dicts of text; empty cells are missing. JSON cells are decoded by the
-    vendor's parser (it knows which columns hold JSON)."""
+def _deep_line(path: Path, encoding: str, limit: int = 500) -> int:
+    """The line where brackets (outside strings) first nest deeper than `limit`: only
+    read after the JSON parser gave up, to tell the user where to look."""
+    depth, in_string, escaped = 0, False, False
     with _open_text(path, encoding) as handle:
-        for row in csv.DictReader(handle):
-            yield {k: (v if v != "" else None) for k, v in row.items() if k is not None}
+        for number, line in enumerate(handle, start=1):
+            for char in line:
+                if in_string:
+                    if escaped:
+                        escaped = False
+                    elif char == "\\":
+                        escaped = True
+                    elif char == '"':
+                        in_string = False
+                elif char == '"':
+                    in_string = True
+                elif char in "[{":
+                    depth += 1
+                    if depth > limit:
+                        return number
+                elif char in "]}":
+                    depth -= 1
+    return 1
+
+
+def _csv_records(path: Path, where: str, encoding: str) -> Iterator[dict[str, Any]]:
+    """CSV rows as dicts of text; empty cells are missing. JSON cells are decoded by the
+    vendor's parser (it knows which columns hold JSON). A header naming one column twice
+    (which cell would win?) and a row with more cells than the header (columns shifted by
+    an unquoted comma) make the file unusable: guessing would put values under the wrong
+    names."""
+    previous = csv.field_size_limit(_CSV_FIELD_LIMIT)
+    try:
+        with _open_text(path, encoding) as handle:
+            reader = csv.reader(handle)
+            try:
+                header = next(reader, None)
+                if header is None:
+                    return
+                repeated = sorted({name for name in header if header.count(name) > 1})
+                if repeated:
+                    raise DataError(
+                        f"{where}: the header (line 1) names column(s) "
+                        f"{', '.join(repr(n) for n in repeated)} more than once; "
+                        "rename or remove the copies"
+                    )
+                for row in reader:
+                    if not row:  # a blank line, as csv.DictReader skips it
+                        continue
+                    if len(row) > len(header):
+                        raise DataError(
+                            f"{where}: line {reader.line_num} has {len(row)} cells but the "
+                            f"header has {len(header)} columns (an unquoted comma in a "
+                            "value? quote cells that contain commas)"
+                        )
+                    yield {
+                        name: (cell if cell != "" else None)
+                        for name, cell in zip(header, row, strict=False)
+                    }
+            except csv.Error as exc:
+                raise DataError(
+                    f"{where} is not valid CSV: line {reader.line_num}: {exc}"
+                ) from None
+    finally:
+        csv.field_size_limit(previous)

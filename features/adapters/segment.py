@@ -29,7 +29,10 @@ def parse(record: dict[str, Any]) -> Parsed:
     user = text_id(record.get("userId"))
     anonymous = text_id(record.get("anonymousId"))
     if kind in ("identify", "alias", "group"):
-        parsed = Parsed(is_event=False, known=user, alias=anonymous)
+        # identify / group with both ids: a sighting (a shared laptop carries several
+        # users); alias is Segment's explicit merge, the only call joining two user ids
+        timestamp = record.get("timestamp") or record.get("originalTimestamp")
+        parsed = Parsed(is_event=False, timestamp=timestamp, known=user, alias=anonymous)
         if kind == "alias":
             parsed.links.append((user, text_id(record.get("previousId"))))
         if kind == "group":

@@ -15,8 +15,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from features.adapters.core import ANONYMOUS, DUPLICATE_INSERT, IDENTITY_RECORD
-from features.errors import DataError, SpecError
+from features.adapters import adapt_file, adapt_records
+from features.adapters.core import (
+    ANONYMOUS,
+    DUPLICATE_INSERT,
+    IDENTITY_RECORD,
+    SHARED_ANONYMOUS,
+    flatten,
+)
+from features.errors import DataError, SpecError, UsageError
 from features.ingest import BAD_TIMESTAMP, DUPLICATE, MISSING_USER, load_events
 from features.pipeline import load_dataset, training_features
 from features.spec import parse_spec
@@ -350,3 +357,230 @@ def test_vendor_data_set_report_adds_up(tmp_path: Path) -> None:
     for reason in (IDENTITY_RECORD, DUPLICATE_INSERT, ANONYMOUS, MISSING_USER):
         assert reason in quality.explanations
     assert DUPLICATE not in quality.explanations  # zero rows: nothing to explain
+
+
+# --- shared devices: two logged-in users never merge through an anonymous id ---------------
+
+
+def shared_spec(path: Path, vendor: str) -> Any:
+    return parse_spec(
+        {
+            "product": "shared",
+            "data": {"events": {"path": str(path), "format": vendor}},
+            "label": {"conversion_event": "upgraded"},
+            "actions": {"invited": {"events": ["invited"]}, "pricing": {"events": ["pricing"]}},
+        }
+    )
+
+
+def check_two_people(path: Path, vendor: str, records: int) -> Any:
+    loaded = load_events(shared_spec(path, vendor))
+    check_accounting(loaded, records)
+    people = by_user(loaded.events)
+    assert "invited" in people["alice"] and "upgraded" not in people["alice"]
+    assert "pricing" in people["bob"] and "upgraded" in people["bob"]
+    assert loaded.report.details["events of a user id merged into another"] == 0
+    dataset = load_dataset(shared_spec(path, vendor), strict=False)
+    assert dataset.quality.users == 2
+    assert dataset.quality.conversions == 1 and dataset.quality.entities == 2
+    return loaded
+
+
+SHARED_SEGMENT = [
+    {"type": "identify", "userId": "alice", "anonymousId": "shared-laptop",
+     "timestamp": "2024-01-01T09:30:00Z"},
+    {"type": "track", "event": "invited", "userId": "alice", "timestamp": "2024-01-01T10:00:00Z",
+     "messageId": "m1"},
+    {"type": "identify", "userId": "bob", "anonymousId": "shared-laptop",
+     "timestamp": "2024-01-05T09:30:00Z"},
+    {"type": "track", "event": "pricing", "userId": "bob", "timestamp": "2024-01-05T10:00:00Z",
+     "messageId": "m2"},
+    {"type": "track", "event": "upgraded", "userId": "bob", "timestamp": "2024-01-06T10:00:00Z",
+     "messageId": "m3"},
+]
+
+
+def test_segment_users_sharing_an_anonymous_id_stay_apart(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "segment.jsonl", SHARED_SEGMENT)
+    loaded = check_two_people(path, "segment", len(SHARED_SEGMENT))
+    assert by_user(loaded.events) == {"alice": ["invited"], "bob": ["pricing", "upgraded"]}
+
+
+def test_anonymous_events_on_a_shared_id_are_placed_by_time_or_counted(tmp_path: Path) -> None:
+    anonymous = [
+        # before anyone logged in on the laptop: the first user's pre-login visit
+        {"type": "page", "name": "Home", "anonymousId": "shared-laptop", "messageId": "a1",
+         "timestamp": "2024-01-01T09:00:00Z"},
+        # between alice's and bob's logins: could be either of them
+        {"type": "page", "name": "Home", "anonymousId": "shared-laptop", "messageId": "a2",
+         "timestamp": "2024-01-03T09:00:00Z"},
+        # after bob's login, nobody else since: bob's
+        {"type": "page", "name": "Home", "anonymousId": "shared-laptop", "messageId": "a3",
+         "timestamp": "2024-01-07T09:00:00Z"},
+        {"type": "page", "name": "Home", "anonymousId": "shared-laptop", "messageId": "a4",
+         "timestamp": "whenever"},  # no readable time: cannot be placed
+    ]
+    path = write_jsonl(tmp_path / "segment.jsonl", SHARED_SEGMENT + anonymous)
+    loaded = check_two_people(path, "segment", len(SHARED_SEGMENT) + len(anonymous))
+    assert by_user(loaded.events) == {
+        "alice": ["Viewed Home Page", "invited"],
+        "bob": ["pricing", "upgraded", "Viewed Home Page"],
+    }
+    assert loaded.report.unusable[SHARED_ANONYMOUS] == 2
+    details = loaded.report.details
+    assert details["anonymous events attributed to a known user"] == 2
+    assert details["anonymous events placed by time on a shared id"] == 2
+    assert details["shared anonymous ids with ambiguous events"] == 1
+    quality = load_dataset(shared_spec(path, "segment"), strict=False).quality
+    assert SHARED_ANONYMOUS in quality.explanations
+
+
+def test_segment_alias_still_joins_two_user_ids(tmp_path: Path) -> None:
+    records = [*SHARED_SEGMENT, {"type": "alias", "userId": "alice", "previousId": "bob",
+                                 "timestamp": "2024-01-08T00:00:00Z"}]
+    path = write_jsonl(tmp_path / "segment.jsonl", records)
+    loaded = load_events(shared_spec(path, "segment"))
+    assert by_user(loaded.events) == {"alice": ["invited", "pricing", "upgraded"]}
+    assert loaded.report.details["events of a user id merged into another"] == 2
+
+
+def test_amplitude_users_sharing_a_device_stay_apart(tmp_path: Path) -> None:
+    records = [
+        {"event_type": "invited", "user_id": "alice", "device_id": "tablet",
+         "event_time": "2024-01-01 10:00:00.000000", "$insert_id": "i1"},
+        {"event_type": "pricing", "user_id": "bob", "device_id": "tablet",
+         "event_time": "2024-01-05 10:00:00.000000", "$insert_id": "i2"},
+        {"event_type": "upgraded", "user_id": "bob", "device_id": "tablet",
+         "event_time": "2024-01-06 10:00:00.000000", "$insert_id": "i3"},
+        {"event_type": "opened", "user_id": None, "device_id": "tablet",
+         "event_time": "2024-01-03 10:00:00.000000", "$insert_id": "i4"},  # between: ambiguous
+    ]
+    path = write_jsonl(tmp_path / "amplitude.jsonl", records)
+    loaded = check_two_people(path, "amplitude", len(records))
+    assert by_user(loaded.events) == {"alice": ["invited"], "bob": ["pricing", "upgraded"]}
+    assert loaded.report.unusable[SHARED_ANONYMOUS] == 1
+
+
+def test_mixpanel_users_sharing_a_device_stay_apart(tmp_path: Path) -> None:
+    t0 = 1_704_103_200  # 2024-01-01T10:00:00Z
+    records = [
+        {"event": "invited", "properties": {"distinct_id": "alice", "$user_id": "alice",
+                                            "$device_id": "d1", "time": t0, "$insert_id": "i1"}},
+        {"event": "pricing", "properties": {"distinct_id": "bob", "$user_id": "bob",
+                                            "$device_id": "d1", "time": t0 + 4 * DAY,
+                                            "$insert_id": "i2"}},
+        {"event": "upgraded", "properties": {"distinct_id": "bob", "$user_id": "bob",
+                                             "$device_id": "d1", "time": t0 + 5 * DAY,
+                                             "$insert_id": "i3"}},
+        # $identify of both users from the same anonymous id: still two people
+        {"event": "$identify", "properties": {"distinct_id": "bob", "$anon_id": "anon-9",
+                                              "$identified_id": "bob", "time": t0 + 4 * DAY}},
+        {"event": "$identify", "properties": {"distinct_id": "alice", "$anon_id": "anon-9",
+                                              "$identified_id": "alice", "time": t0}},
+        {"event": "opened", "properties": {"distinct_id": "$device:d1", "$device_id": "d1",
+                                           "time": t0 + 6 * DAY, "$insert_id": "i4"}},  # bob's
+    ]
+    path = write_jsonl(tmp_path / "mixpanel.jsonl", records)
+    loaded = check_two_people(path, "mixpanel", len(records))
+    assert by_user(loaded.events) == {
+        "alice": ["invited"], "bob": ["pricing", "upgraded", "opened"]
+    }
+
+
+def test_mixpanel_merge_joins_two_user_ids(tmp_path: Path) -> None:
+    records = [
+        {"event": "invited", "properties": {"distinct_id": "alice", "time": 1_704_103_200}},
+        {"event": "pricing", "properties": {"distinct_id": "alice-old", "time": 1_704_103_300}},
+        {"event": "$merge", "properties": {"$distinct_ids": ["alice", "alice-old"]}},
+    ]
+    path = write_jsonl(tmp_path / "mixpanel.jsonl", records)
+    loaded = load_events(shared_spec(path, "mixpanel"))
+    assert by_user(loaded.events) == {"alice": ["invited", "pricing"]}
+
+
+# --- files at the edge: huge cells, deep nesting, malformed CSV --------------------------------
+
+
+def test_posthog_csv_with_a_huge_properties_cell_is_read(tmp_path: Path) -> None:
+    properties = json.dumps({"rows": 4, "blob": "x" * 200_000})  # > csv's default 128 KiB
+    path = tmp_path / "posthog.csv"
+    path.write_text(
+        "uuid,event,distinct_id,timestamp,properties\n"
+        f'e1,Export,u1,2026-01-01T10:00:00Z,"{properties.replace(chr(34), chr(34) * 2)}"\n'
+    )
+    loaded = load_events(spec_for(path, "posthog"))
+    assert loaded.events["rows"].tolist() == [4.0]
+    assert len(adapt_file(path, "posthog").frame["blob"].iloc[0]) == 200_000
+
+
+def deep_line(depth: int) -> str:
+    return '{"event": "a", "userId": "u", "properties": ' + "[" * depth + "]" * depth + "}"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where"),
+    [
+        ("deep.jsonl", '{"event": "a", "userId": "u"}\n' + deep_line(100_000) + "\n", "line 2"),
+        ("deep.json", "[\n" + deep_line(100_000) + "\n]", "line 2"),
+    ],
+)
+def test_deeply_nested_json_names_file_and_line(tmp_path: Path, name, content, where) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(DataError, match="too deeply") as info:
+        load_events(spec_for(path, "segment"))
+    assert name in info.value.message and where in info.value.message
+    assert info.value.exit_code == 3
+
+
+def test_a_dict_nested_990_levels_is_read_or_refused_never_a_crash(tmp_path: Path) -> None:
+    nested = '{"a": ' * 990 + '{"rows": 1}' + "}" * 990  # written as text: dumps would recurse
+    path = tmp_path / "deep.jsonl"
+    path.write_text(
+        '{"type": "track", "event": "Export", "userId": "u1", '
+        f'"timestamp": "2026-01-01T10:00:00Z", "properties": {nested}}}\n'
+    )
+    try:
+        loaded = load_events(spec_for(path, "segment"))
+    except DataError as error:  # the JSON parser's own limit, depending on the stack
+        assert "line 1" in error.message and error.exit_code == 3
+    else:
+        check_accounting(loaded, 1)
+    # flattening itself has no depth limit
+    deeper: dict[str, Any] = {"rows": 1}
+    for _ in range(5_000):
+        deeper = {"a": deeper}
+    assert list(flatten(deeper).values()) == [1]
+
+
+def test_posthog_csv_duplicate_header_and_extra_cells_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "dup.csv"
+    path.write_text("uuid,event,distinct_id,timestamp,event\ne1,Export,u1,2026-01-01T10:00:00Z,x\n")
+    with pytest.raises(DataError, match=r"names column\(s\) 'event' more than once") as info:
+        load_events(spec_for(path, "posthog"))
+    assert "dup.csv" in info.value.message and info.value.exit_code == 3
+    path = tmp_path / "extra.csv"
+    path.write_text(
+        "uuid,event,distinct_id,timestamp\n"
+        "e1,Export,u1,2026-01-01T10:00:00Z\n"
+        "\n"
+        "e2,Export,u1,2026-01-01T11:00:00Z,surplus\n"
+    )
+    with pytest.raises(DataError, match="line 4 has 5 cells but the header has 4") as info:
+        load_events(spec_for(path, "posthog"))
+    assert "extra.csv" in info.value.message and info.value.exit_code == 3
+
+
+def test_adapt_records_says_what_is_wrong_with_its_arguments() -> None:
+    record = {"type": "track", "event": "Export", "userId": "u1",
+              "timestamp": "2026-01-01T10:00:00Z"}
+    with pytest.raises(DataError, match="empty: no record to adapt"):
+        adapt_records([], "segment")
+    with pytest.raises(UsageError, match=r"unknown export format 'Segment' \(did you mean "
+                                         r"'segment'\?\): expected one of segment, mixpanel"):
+        adapt_records([record], "Segment")
+    with pytest.raises(DataError, match=r"record 0 is not a JSON object .* but int: 1"):
+        adapt_records([1, 2], "segment")
+    with pytest.raises(UsageError, match="must be a list of JSON objects"):
+        adapt_records(record, "segment")  # type: ignore[arg-type]
+    assert adapt_records((record,), "segment").records == 1

@@ -130,3 +130,29 @@ def test_a_dumped_spec_loads_again(spec_path: Path) -> None:
     spec = load_spec(spec_path)
     again = parse_spec(yaml.safe_load(yaml.safe_dump(spec.model_dump(mode="json"))))
     assert again == spec
+
+
+def test_paid_plans_matching_no_plan_value_are_warned_about(spec_path: Path) -> None:
+    raw = yaml.safe_load(spec_path.read_text())
+    raw["label"]["paid_plans"] = ["pro"]
+    spec_path.write_text(yaml.safe_dump(raw))
+    quality = load_dataset(load_spec(spec_path)).quality
+    assert quality.conversions == 0
+    [warning] = [w for w in quality.warnings if "label.paid_plans" in w]
+    assert "'pro' never occurs" in warning
+    assert "column 'level'" in warning and "'free' (8)" in warning and "'paid' (5)" in warning
+
+
+def test_a_plan_value_differing_only_in_case_is_pointed_out(spec_path: Path) -> None:
+    (spec_path.parent / "events.csv").write_text(CSV.replace("u1,listen,2026-01-04T11:00:00Z,paid",
+                                                             "u1,listen,2026-01-04T11:00:00Z,Paid"))
+    quality = load_dataset(load_spec(spec_path)).quality
+    assert quality.conversions == 1  # u1's "Paid" is not "paid": compared exactly
+    [warning] = [w for w in quality.warnings if "only in case" in w]
+    assert "'Paid' (1 events)" in warning and "entry 'paid'" in warning
+    raw = yaml.safe_load(spec_path.read_text())
+    raw["label"]["paid_plans"] = ["PAID"]
+    spec_path.write_text(yaml.safe_dump(raw))
+    warnings = load_dataset(load_spec(spec_path), strict=False).quality.warnings
+    assert any("'PAID' never occurs" in w for w in warnings)
+    assert sum("only in case" in w for w in warnings) == 2  # 'Paid' and 'paid'
