@@ -21,6 +21,7 @@ import pandas as pd
 
 from training.drift import MAJOR, MODERATE, bin_proportions
 from training.monitor import SCORE_ROW, MonitorReport
+from training.plots import calibration_curve_figure
 
 REPORT_FILE = "monitor-report.md"
 TOP_FEATURES = 20
@@ -94,16 +95,12 @@ def tier_figure(by_tier: pd.DataFrame) -> plt.Figure:
 
 
 def calibration_figure(curve: pd.DataFrame) -> plt.Figure:
-    figure, axis = plt.subplots(figsize=(5, 5))
-    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
-    axis.plot(curve["mean_predicted"], curve["observed_rate"], marker="o", label="matured runs")
-    axis.set(
-        xlabel="predicted probability",
-        ylabel="realised conversion rate",
+    return calibration_curve_figure(
+        curve,
+        label="matured runs",
         title="Calibration (matured scoring runs)",
+        ylabel="realised conversion rate",
     )
-    axis.legend()
-    return figure
 
 
 def _save(figure: plt.Figure, path: Path) -> Path:

@@ -19,18 +19,22 @@ from training.metrics import calibration_curve, gain_curve
 SHAP_SAMPLE = 2000
 
 
-def calibration_figure(y: np.ndarray, probability: np.ndarray) -> plt.Figure:
-    curve = calibration_curve(y, probability)
+def calibration_curve_figure(
+    curve: pd.DataFrame, *, label: str, title: str, ylabel: str = "observed conversion rate"
+) -> plt.Figure:
+    """Predicted vs observed per bin against the diagonal: one look for training's test
+    rows and for monitoring's matured scoring runs, so the two can be compared."""
     figure, axis = plt.subplots(figsize=(5, 5))
     axis.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
-    axis.plot(curve["mean_predicted"], curve["observed_rate"], marker="o", label="model")
-    axis.set(
-        xlabel="predicted probability",
-        ylabel="observed conversion rate",
-        title="Calibration (test)",
-    )
+    axis.plot(curve["mean_predicted"], curve["observed_rate"], marker="o", label=label)
+    axis.set(xlabel="predicted probability", ylabel=ylabel, title=title)
     axis.legend()
     return figure
+
+
+def calibration_figure(y: np.ndarray, probability: np.ndarray) -> plt.Figure:
+    curve = calibration_curve(y, probability)
+    return calibration_curve_figure(curve, label="model", title="Calibration (test)")
 
 
 def gain_figure(y: np.ndarray, probability: np.ndarray) -> plt.Figure:
