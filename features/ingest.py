@@ -33,7 +33,6 @@ import codecs
 import csv
 import gzip
 import io
-import json
 import numbers
 import re
 import zlib
@@ -51,6 +50,7 @@ import pyarrow.parquet as pq
 
 from features.adapters import adapt_file
 from features.errors import DataError
+from features.jsonlines import JsonLineError, json_line_objects
 from features.spec import Spec, TrialColumns
 from features.timestamps import ASSUMED_UTC, ParsedTimestamps, parse_timestamps
 
@@ -400,15 +400,11 @@ def _first_char(file: _File) -> str:
 def _bad_json_line(file: _File) -> str | None:
     """Which line is not a JSON object, and why (error path only)."""
     with _open_text(file) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                return f"line {number} is not valid JSON ({exc.msg}, column {exc.colno})"
-            if not isinstance(value, dict):
-                return f"line {number} is not a JSON object"
+        try:
+            for _ in json_line_objects(handle):
+                pass
+        except JsonLineError as exc:
+            return str(exc)
     return None
 
 

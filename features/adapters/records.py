@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from features.errors import DataError
+from features.jsonlines import TOO_DEEP, JsonLineError, json_line_objects
 
 _COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open}
 _UNREADABLE = (OSError, EOFError, zlib.error)
 # PostHog's properties cell holds a whole JSON object: csv's default 128 KiB per field
 # is far below what real events carry, so the reader allows up to 1 GiB per field.
 _CSV_FIELD_LIMIT = min(sys.maxsize, 2**30)
-_TOO_DEEP = "nests arrays / objects too deeply to read (hundreds of levels)"
 
 
 def _where(path: Path, vendor: str) -> str:
@@ -98,28 +98,17 @@ def _json_records(path: Path, where: str, encoding: str) -> Iterator[dict[str, A
                 ) from None
             except RecursionError:
                 line = _deep_line(path, encoding)
-                raise DataError(f"{where}: the JSON array {_TOO_DEEP}, at line {line}") from None
+                raise DataError(f"{where}: the JSON array {TOO_DEEP}, at line {line}") from None
         for position, value in enumerate(values):
             if not isinstance(value, dict):
                 raise DataError(f"{where}: item {position} of the JSON array is not an object")
             yield value
         return
     with _open_text(path, encoding) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{where} is not valid JSON lines: line {number} is not valid JSON "
-                    f"({exc.msg}, column {exc.colno})"
-                ) from None
-            except RecursionError:
-                raise DataError(f"{where}: line {number} {_TOO_DEEP}") from None
-            if not isinstance(value, dict):
-                raise DataError(f"{where}: line {number} is not a JSON object")
-            yield value
+        try:
+            yield from json_line_objects(handle)
+        except JsonLineError as exc:
+            raise DataError(f"{where} is not valid JSON lines: {exc}") from None
 
 
 def _deep_line(path: Path, encoding: str, limit: int = 500) -> int:
