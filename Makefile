@@ -47,4 +47,4 @@ bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/bench_features.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache pql-demo
+	rm -rf $(VENV) build *.egg-info .pytest_cache pql-demo mlruns

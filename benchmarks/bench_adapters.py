@@ -27,8 +27,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.ingest import load_events
-from features.spec import parse_spec
+from pql.features.ingest import load_events
+from pql.features.spec import parse_spec
 
 T0 = 1_767_261_600  # 2026-01-01T10:00:00Z
 
@@ -39,33 +39,66 @@ def _record(vendor: str, i: int, user: str, anon: str | None, when: int) -> dict
     insert = f"i{i}"
     if vendor == "segment":
         ids = {"anonymousId": anon} if anon else {"userId": user, "anonymousId": f"a-{user}"}
-        return {"type": "track", "event": f"e{i % 12}", "messageId": insert, "timestamp": iso,
-                "properties": props, "context": {"groupId": f"g{hash(user) % 500}"}, **ids}
+        return {
+            "type": "track",
+            "event": f"e{i % 12}",
+            "messageId": insert,
+            "timestamp": iso,
+            "properties": props,
+            "context": {"groupId": f"g{hash(user) % 500}"},
+            **ids,
+        }
     if vendor == "mixpanel":
-        ids = ({"distinct_id": f"$device:{anon}", "$device_id": anon} if anon else
-               {"distinct_id": user, "$user_id": user, "$device_id": f"d-{user}"})
-        return {"event": f"e{i % 12}", "properties": {"time": when, "$insert_id": insert,
-                                                       **ids, **props}}
+        ids = (
+            {"distinct_id": f"$device:{anon}", "$device_id": anon}
+            if anon
+            else {"distinct_id": user, "$user_id": user, "$device_id": f"d-{user}"}
+        )
+        return {
+            "event": f"e{i % 12}",
+            "properties": {"time": when, "$insert_id": insert, **ids, **props},
+        }
     if vendor == "amplitude":
-        return {"event_type": f"e{i % 12}", "user_id": None if anon else user,
-                "device_id": anon or f"d-{user}", "$insert_id": insert,
-                "event_time": time.strftime("%Y-%m-%d %H:%M:%S.000000", time.gmtime(when)),
-                "groups": {"company": [f"g{hash(user) % 500}"]}, "event_properties": props}
-    return {"uuid": insert, "event": f"e{i % 12}", "distinct_id": anon or user,
-            "timestamp": iso, "properties": {**props, "$group_0": f"g{hash(user) % 500}"}}
+        return {
+            "event_type": f"e{i % 12}",
+            "user_id": None if anon else user,
+            "device_id": anon or f"d-{user}",
+            "$insert_id": insert,
+            "event_time": time.strftime("%Y-%m-%d %H:%M:%S.000000", time.gmtime(when)),
+            "groups": {"company": [f"g{hash(user) % 500}"]},
+            "event_properties": props,
+        }
+    return {
+        "uuid": insert,
+        "event": f"e{i % 12}",
+        "distinct_id": anon or user,
+        "timestamp": iso,
+        "properties": {**props, "$group_0": f"g{hash(user) % 500}"},
+    }
 
 
 def _identify(vendor: str, user: str, anon: str, when: int) -> dict:
     if vendor == "segment":
         return {"type": "identify", "userId": user, "anonymousId": anon, "messageId": f"id-{user}"}
     if vendor == "mixpanel":
-        return {"event": "Login", "properties": {"time": when, "distinct_id": user,
-                                                 "$user_id": user, "$device_id": anon}}
+        return {
+            "event": "Login",
+            "properties": {"time": when, "distinct_id": user, "$user_id": user, "$device_id": anon},
+        }
     if vendor == "amplitude":
-        return {"event_type": "$identify", "user_id": user, "device_id": anon,
-                "event_time": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(when))}
-    return {"event": "$identify", "distinct_id": user, "uuid": f"id-{user}",
-            "timestamp": "2026-01-01T00:00:00Z", "properties": {"$anon_distinct_id": anon}}
+        return {
+            "event_type": "$identify",
+            "user_id": user,
+            "device_id": anon,
+            "event_time": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(when)),
+        }
+    return {
+        "event": "$identify",
+        "distinct_id": user,
+        "uuid": f"id-{user}",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "properties": {"$anon_distinct_id": anon},
+    }
 
 
 def write_export(vendor: str, records: int, path: Path, seed: int = 7) -> None:
@@ -98,12 +131,14 @@ def main() -> None:
         for vendor in ("segment", "mixpanel", "amplitude", "posthog"):
             path = Path(folder) / f"{vendor}.jsonl.gz"
             write_export(vendor, args.records, path)
-            spec = parse_spec({
-                "product": "bench",
-                "data": {"events": {"path": str(path), "format": vendor}},
-                "label": {"conversion_event": "e0"},
-                "actions": {"a": {"events": ["e1"], "property": "rows", "aggregate": "sum"}},
-            })
+            spec = parse_spec(
+                {
+                    "product": "bench",
+                    "data": {"events": {"path": str(path), "format": vendor}},
+                    "label": {"conversion_event": "e0"},
+                    "actions": {"a": {"events": ["e1"], "property": "rows", "aggregate": "sum"}},
+                }
+            )
             started = time.perf_counter()
             loaded = load_events(spec)
             ours = time.perf_counter() - started

@@ -25,12 +25,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.pipeline import features_for_rows, load_dataset
-from features.simulator import simulate
-from features.spec import load_spec
-from serving.batch import score_feature_rows
-from serving.scoring import Scorer
-from training.train import train_model
+from pql.features.pipeline import features_for_rows, load_dataset
+from pql.features.spec import load_spec
+from pql.serving.batch import score_feature_rows
+from pql.serving.scoring import Scorer
+from pql.simulator import simulate
+from pql.training.train import train_model
 
 
 def _model(folder: Path, seed: int) -> Scorer:

@@ -27,12 +27,12 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.pandas_peer import pandas_features
-from features.definitions import FeatureDefinitions
-from features.frames import build_features, epoch_ms
-from features.live import entity_features
-from features.rows import snapshot_rows
-from features.simulator import simulate
-from features.spec import load_spec
+from pql.features.definitions import FeatureDefinitions
+from pql.features.frames import build_features, epoch_ms
+from pql.features.live import entity_features
+from pql.features.rows import snapshot_rows
+from pql.features.spec import load_spec
+from pql.simulator import simulate
 
 GIB = 1024**3
 

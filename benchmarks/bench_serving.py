@@ -86,11 +86,11 @@ def prepare_model(args: argparse.Namespace, folder: Path) -> Path | None:
     if args.model_name:
         os.environ["PQL_MODEL_NAME"] = args.model_name
         return None
-    from features.pipeline import load_dataset
-    from features.simulator import simulate
-    from features.spec import load_spec
-    from training.tracking import log_and_register, open_tracking
-    from training.train import train_model
+    from pql.features.pipeline import load_dataset
+    from pql.features.spec import load_spec
+    from pql.simulator import simulate
+    from pql.training.tracking import log_and_register, open_tracking
+    from pql.training.train import train_model
 
     print(f"training on {args.users:,} simulated users (not timed) ...", flush=True)
     summary = simulate(args.users, args.seed, folder / "data")
@@ -110,7 +110,7 @@ def request_body(n_events: int, seed: int, events_file: Path | None, folder: Pat
     """The first `n_events` events of a real (simulated) user, as_of just after them."""
     import pandas as pd
 
-    from features.simulator import simulate
+    from pql.simulator import simulate
 
     if events_file is None:
         events_file = simulate(2_000, seed, folder / "events").spec_path.parent / "events.parquet"
@@ -235,8 +235,8 @@ def local_load(call: Callable[[], object], requests: int, seconds: float):
 
 def in_process_calls(body: dict) -> dict[str, Callable[[], object]]:
     """The limit, built exactly as a service worker builds itself (same __init__)."""
-    from serving.http_models import ScoreRequest
-    from serving.service import PqlService
+    from pql.serving.http_models import ScoreRequest
+    from pql.serving.service import PqlService
 
     service = PqlService.inner()
     raw = json.dumps(body).encode()
@@ -307,7 +307,7 @@ def main() -> None:
         )
         peer_port, our_port = free_port(), free_port()
         peer_cmd = [sys.executable, str(ROOT / "benchmarks" / "fastapi_peer.py")]
-        our_cmd = [sys.executable, "-m", "bentoml", "serve", "serving.service:PqlService"]
+        our_cmd = [sys.executable, "-m", "bentoml", "serve", "pql.serving.service:PqlService"]
         our_cmd += ["--working-dir", str(ROOT)]
         local = in_process_calls(body)
         figures: list[Figures] = []

@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.pipeline import load_dataset
-from features.simulator import simulate
-from features.spec import load_spec
-from training.tracking import log_and_register, open_tracking
-from training.train import train_model
+from pql.features.pipeline import load_dataset
+from pql.features.spec import load_spec
+from pql.simulator import simulate
+from pql.training.tracking import log_and_register, open_tracking
+from pql.training.train import train_model
 
 
 def main() -> None:

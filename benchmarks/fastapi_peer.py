@@ -25,18 +25,20 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
-from serving.entity import EntityScorer, InvalidInput
-from serving.http_models import ReasonOut, ScoreRequest, ScoreResponse
-from serving.registry import load_model
-from serving.scoring import Scorer
-from serving.service import registry_uri
+from pql.errors import InvalidInput
+from pql.serving.entity import EntityScorer
+from pql.serving.http_models import ReasonOut, ScoreRequest, ScoreResponse
+from pql.serving.registry import load_model, registry_uri
+from pql.serving.scoring import Scorer
+from pql.settings import Settings
 
 state: dict[str, object] = {}
 
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    loaded = load_model(registry_uri())
+    settings = Settings.from_env()
+    loaded = load_model(registry_uri(settings), settings.tracking_uri)
     scorer = EntityScorer(Scorer(loaded.bundle))
     now = datetime.now(tz=UTC)
     events = [

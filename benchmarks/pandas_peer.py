@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.definitions import FeatureDefinitions
+from pql.features.definitions import FeatureDefinitions
 
 HOUR = pd.Timedelta(hours=1)
 WEEK = pd.Timedelta(days=7)

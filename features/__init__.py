@@ -5,6 +5,6 @@ against its spec (`pql.yaml`) and computes the same features for training snapsh
 and for live scoring.
 """
 
-from features.errors import DataError, PqlError, SpecError
+from pql.errors import DataError, PqlError, SpecError
 
 __all__ = ["DataError", "PqlError", "SpecError"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from features.definitions import WEEK_MS, FeatureDefinitions
+from pql.features.definitions import WEEK_MS, FeatureDefinitions
 
 DAY_MS = 24 * 3600 * 1000
 HOUR_MS = 3600 * 1000

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from features.spec import Monotone, Spec
+from pql.features.spec import Monotone, Spec
 
 #: Measures computed for every action, in output order.
 ACTION_MEASURES = ("count", "count_7d", "active_days", "hours_to_first", "hours_since_last")

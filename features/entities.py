@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.plans import entity_key, paying_at_start, plan_conversions
-from features.simulator import ORACLE_COLUMN
-from features.spec import Spec
+from pql.features.plans import entity_key, paying_at_start, plan_conversions
+from pql.features.spec import Spec
 
 ENTITY_COLUMNS = ("entity_id", "account_id", "signup_at", "converted_at")
+#: Optional trials-table column: each entity's true P(convert at trial end), known only
+#: to a simulator (pql's own writes it). Training reports its model against it.
+ORACLE_COLUMN = "oracle_p_trial_end"
 
 
 def _first_account(events: pd.DataFrame) -> pd.Series:

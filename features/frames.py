@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.compute import NEVER_MS, EventArrays, QueryRows, feature_matrix
-from features.definitions import FeatureDefinitions
+from pql.features.compute import NEVER_MS, EventArrays, QueryRows, feature_matrix
+from pql.features.definitions import FeatureDefinitions
 
 ROW_COLUMNS = ("entity_id", "as_of", "signup_at", "converted_at")
 

@@ -48,11 +48,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from features.adapters import adapt_file
-from features.errors import DataError
-from features.jsonlines import JsonLineError, json_line_objects
-from features.spec import Spec, TrialColumns
-from features.timestamps import ASSUMED_UTC, ParsedTimestamps, parse_timestamps
+from pql.errors import DataError
+from pql.features.adapters import adapt_file
+from pql.features.jsonlines import JsonLineError, json_line_objects
+from pql.features.spec import Spec, TrialColumns
+from pql.features.timestamps import ASSUMED_UTC, ParsedTimestamps, parse_timestamps
 
 # Reasons a row cannot be used, in the order rows are checked (a row counts once, under
 # its first reason). Duplicates are checked last, among rows that passed every other

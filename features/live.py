@@ -12,8 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from features.compute import NEVER_MS, EventArrays, QueryRows, compute_features
-from features.definitions import FeatureDefinitions
+from pql.features.compute import NEVER_MS, EventArrays, QueryRows, compute_features
+from pql.features.definitions import FeatureDefinitions
 
 
 @lru_cache(maxsize=64)

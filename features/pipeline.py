@@ -12,21 +12,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.compute import NEVER_MS
-from features.definitions import FeatureDefinitions
-from features.entities import build_entities
-from features.errors import DataQualityError
-from features.frames import _codes, build_features, entity_column, epoch_ms
-from features.ingest import IngestReport, load_events, load_trials
-from features.plans import paid_plan_warnings, paying_at_start, plan_changes
-from features.quality import (
+from pql.errors import DataQualityError
+from pql.features.compute import NEVER_MS
+from pql.features.definitions import FeatureDefinitions
+from pql.features.entities import build_entities
+from pql.features.frames import _codes, build_features, entity_column, epoch_ms
+from pql.features.ingest import IngestReport, load_events, load_trials
+from pql.features.plans import paid_plan_warnings, paying_at_start, plan_changes
+from pql.features.quality import (
     BEFORE_SIGNUP,
     PAYING_AT_START,
     DataQualityReport,
     explain,
 )
-from features.rows import ROW_ID_COLUMNS, LiveRows, SnapshotRows, live_rows, snapshot_rows
-from features.spec import Spec
+from pql.features.rows import ROW_ID_COLUMNS, LiveRows, SnapshotRows, live_rows, snapshot_rows
+from pql.features.spec import Spec
 
 UNMATCHED_SHOWN = 10
 

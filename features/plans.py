@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.spec import Spec
+from pql.features.spec import Spec
 
 
 def entity_key(spec: Spec) -> str:

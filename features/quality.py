@@ -14,13 +14,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from features.adapters.core import (
+from pql.features.adapters.core import (
     ANONYMOUS,
     DUPLICATE_INSERT,
     IDENTITY_RECORD,
     SHARED_ANONYMOUS,
 )
-from features.ingest import (
+from pql.features.ingest import (
     BAD_TIMESTAMP,
     DUPLICATE,
     MISSING_ACCOUNT,

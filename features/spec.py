@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from features.errors import SpecError
+from pql.errors import SpecError
 
 #: Placeholders a reason template may use; each is filled with the entity's own value.
 REASON_PLACEHOLDERS = frozenset(
@@ -355,8 +355,8 @@ def _check_rules(spec: Spec, source: str) -> None:
     """Rules may only read features this spec defines; say which rule and key is wrong."""
     if not spec.rules:
         return
-    from features.definitions import FeatureDefinitions
-    from features.rules import RuleError, parse_rule
+    from pql.features.definitions import FeatureDefinitions
+    from pql.features.rules import RuleError, parse_rule
 
     names = FeatureDefinitions.from_spec(spec).names
     for position, rule in enumerate(spec.rules):

@@ -29,10 +29,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from features.pipeline import load_dataset
-from features.simulator import simulate
-from features.spec import load_spec
-from training.triggers import discover_triggers
+from pql.features.pipeline import load_dataset
+from pql.features.spec import load_spec
+from pql.simulator import simulate
+from pql.triggers.discovery import discover_triggers
 
 # %matplotlib inline
 

@@ -28,15 +28,15 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
-from features.pipeline import load_dataset
-from features.simulator import simulate
-from features.spec import load_spec
-from serving.scoring import Scorer
-from training import plots
-from training.metrics import threshold_table
-from training.report import render_result
-from training.tracking import log_and_register, open_tracking
-from training.train import train_model
+from pql.features.pipeline import load_dataset
+from pql.features.spec import load_spec
+from pql.serving.scoring import Scorer
+from pql.simulator import simulate
+from pql.training import plots
+from pql.training.metrics import threshold_table
+from pql.training.report import render_result
+from pql.training.tracking import log_and_register, open_tracking
+from pql.training.train import train_model
 
 # %matplotlib inline
 

@@ -29,18 +29,18 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from IPython.display import HTML, Image, Markdown, display
 
-from features.pipeline import load_dataset
-from features.simulator import simulate
-from features.spec import load_spec
-from serving.batch import score_dataset
-from serving.lead_report import ReportContext, render_lead_report
-from serving.registry import load_model
-from serving.score_history import history_folder, list_runs, record_batch
-from serving.scoring import Scorer
-from training.monitor import build_report
-from training.monitor_report import log_report, write_report
-from training.tracking import log_and_register, open_tracking
-from training.train import train_model
+from pql.features.pipeline import load_dataset
+from pql.features.spec import load_spec
+from pql.handoff.lead_report import ReportContext, render_lead_report
+from pql.monitoring.monitor import build_report
+from pql.monitoring.report import log_report, write_report
+from pql.serving.batch import score_dataset
+from pql.serving.registry import load_model
+from pql.serving.score_history import history_folder, list_runs, record_batch
+from pql.serving.scoring import Scorer
+from pql.simulator import simulate
+from pql.training.tracking import log_and_register, open_tracking
+from pql.training.train import train_model
 
 # %matplotlib inline
 

@@ -7,18 +7,21 @@ unless PQL_DEBUG=1) and exits 1.
 
 from __future__ import annotations
 
-import os
 import sys
 
 import typer
 from rich.console import Console
 
-from features import cli as features_cli
-from features.errors import PqlError
 from pql.demo import demo_command
-from serving import cli as serving_cli
-from serving.score_command import score_command
-from training import cli as training_cli
+from pql.errors import ExitCode, PqlError
+from pql.features import cli as features_cli
+from pql.handoff.score_command import score_command
+from pql.monitoring import cli as monitoring_cli
+from pql.serving import cli as serving_cli
+from pql.settings import Settings
+from pql.simulator import cli as simulator_cli
+from pql.training import cli as training_cli
+from pql.triggers import cli as triggers_cli
 
 app = typer.Typer(
     name="pql",
@@ -27,8 +30,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+simulator_cli.register(app)
 features_cli.register(app)
 training_cli.register(app)
+triggers_cli.register(app)
+monitoring_cli.register(app)
 app.command("score")(score_command)
 serving_cli.register(app)
 app.command("demo")(demo_command)
@@ -43,21 +49,21 @@ def main() -> None:
         _stderr.print(f"[red]error:[/] {error.message}", highlight=False)
         sys.exit(error.exit_code)
     except OSError as error:  # a file or folder the OS refused: say which, exit 3
-        if os.environ.get("PQL_DEBUG") or error.filename is None:
+        if Settings.from_env().debug or error.filename is None:
             raise
         _stderr.print(
             f"[red]error:[/] {error.filename}: {error.strerror or error}", highlight=False
         )
-        sys.exit(3)
+        sys.exit(ExitCode.INPUT)
     except KeyboardInterrupt:
         _stderr.print("interrupted")
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except Exception as error:  # the promise is: never a traceback for users
-        if os.environ.get("PQL_DEBUG"):
+        if Settings.from_env().debug:
             raise
         _stderr.print(
             f"[red]internal error:[/] {type(error).__name__}: {error} "
             "(set PQL_DEBUG=1 for the traceback and please report it)",
             highlight=False,
         )
-        sys.exit(1)
+        sys.exit(ExitCode.INTERNAL)

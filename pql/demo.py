@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import os
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +11,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from features.cli import console, simulate_command, write_frame
+from pql.clikit import console, write_frame
+from pql.simulator.cli import simulate_command
 
 TOP_LEADS = 10
 
@@ -40,24 +42,24 @@ def demo_command(
     ),
 ) -> None:
     """Simulate a product, train and promote a model, and show the hottest leads."""
-    from features.pipeline import load_dataset
-    from features.spec import load_spec
-    from serving.batch import score_dataset
-    from serving.handoff import write_lead_report
-    from serving.lead_report import DEFAULT_ROW_LIMIT
-    from serving.registry import load_model
-    from serving.scoring import Scorer
-    from training.cli import run_training
+    from pql.features.pipeline import load_dataset
+    from pql.features.spec import load_spec
+    from pql.handoff.lead_report import DEFAULT_ROW_LIMIT
+    from pql.handoff.run import write_lead_report
+    from pql.serving.batch import score_dataset
+    from pql.serving.registry import load_model
+    from pql.serving.scoring import Scorer
+    from pql.training.cli import run_training
 
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{(out / 'mlflow.db').resolve()}")
+    store = f"sqlite:///{out / 'mlflow.db'}"  # the demo's own store, beside its data
     data_dir = out / "data"
     simulate_command(users=users, seed=seed, out=data_dir)
     spec_path = data_dir / "pql.yaml"
-    registered = run_training(spec_path)
+    registered = run_training(spec_path, tracking_uri=store)
 
-    loaded = load_model(f"models:/{registered.model_name}@champion")
+    loaded = load_model(f"models:/{registered.model_name}@champion", store)
     dataset = load_dataset(load_spec(spec_path))
     batch = score_dataset(
         Scorer(loaded.bundle), dataset, dataset.data_end, model_version=loaded.version
@@ -76,7 +78,31 @@ def demo_command(
     )
     console.print(
         f"demo finished in {time.perf_counter() - started:.0f}s. Every lead: {leads_file}; "
-        f"the sales reps' report: {report_file} (open it in a browser).\n"
-        f"Open the MLflow UI with:\n"
-        f"  .venv/bin/mlflow ui --backend-store-uri {os.environ['MLFLOW_TRACKING_URI']}"
+        f"the sales reps' report: {report_file} (open it in a browser)."
+    )
+    console.print(next_steps(store, spec_path, out), highlight=False, soft_wrap=True)
+
+
+def _program(name: str) -> str:
+    """How to call the installed program `name` from the current folder."""
+    here = Path(sys.executable).parent / name
+    if shutil.which(name) == str(here):
+        return name  # on PATH (an activated venv, pipx, a system install)
+    try:
+        return str(here.relative_to(Path.cwd()))
+    except ValueError:
+        return str(here)
+
+
+def next_steps(store: str, spec_path: Path, out: Path) -> str:
+    """The exact commands that serve, score and browse the demo's model from here."""
+    pql, mlflow = _program("pql"), _program("mlflow")
+    return "\n".join(
+        [
+            "Next, from this folder:",
+            f"  MLFLOW_TRACKING_URI={store} {pql} serve   # HTTP scoring on http://127.0.0.1:3000",
+            f"  MLFLOW_TRACKING_URI={store} {pql} score --spec {spec_path} "
+            f"--out {out / 'leads.csv'}",
+            f"  {mlflow} ui --backend-store-uri {store}   # runs, metrics and plots",
+        ]
     )

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from features.errors import PqlError, SpecError
-from features.pipeline import Dataset, live_features
-from features.rules import parse_rule
-from serving.scoring import Scorer
+from pql.errors import PqlError, SpecError
+from pql.features.pipeline import Dataset, live_features
+from pql.features.rules import parse_rule
+from pql.serving.scoring import Scorer
 
 CHUNK_ROWS = 20_000
 LEAD_COLUMNS = (

@@ -19,9 +19,9 @@ import lightgbm as lgb
 import numpy as np
 import yaml
 
-from features.definitions import FeatureDefinitions
-from features.errors import PqlError
-from features.spec import Spec, parse_spec
+from pql.errors import PqlError
+from pql.features.definitions import FeatureDefinitions
+from pql.features.spec import Spec, parse_spec
 
 BUNDLE_FILE = "bundle.json"
 BOOSTER_FILE = "booster.txt"

@@ -7,13 +7,12 @@ seconds of imports it does not use.
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from typing import Annotated
 
 import typer
 
-from features.errors import UsageError
+from pql.errors import UsageError
 
 # One line per paragraph: the help screen wraps them itself.
 HELP = "\n\n".join(
@@ -60,24 +59,27 @@ def serve_command(
     ] = 1,
 ) -> None:
     """Serve the registry champion over HTTP (help text: HELP)."""
-    from features.cli import console
+    from pql.clikit import console
+    from pql.settings import Settings, quiet_libraries
 
-    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")  # no usage analytics calls
-    os.environ["PQL_WORKERS"] = str(workers)
+    quiet_libraries()  # no usage analytics calls
     _check_port(host, port)
 
     import bentoml
 
-    from serving.registry import tracking_uri
-    from serving.service import PqlService, pin_version, registry_uri, shown_uri
+    from pql.serving.registry import pin_version, registry_uri, shown_uri
 
+    settings = Settings.from_env().replace(workers=workers)
     with console.status("Finding the model in the registry ..."):
-        uri = pin_version(registry_uri())
-    os.environ["PQL_MODEL_URI"] = uri  # the workers load exactly this version
+        uri = pin_version(registry_uri(settings), settings.tracking_uri)
+    settings = settings.replace(model_uri=uri)  # the workers load exactly this version
+
+    from pql.serving.service import PqlService
+
     PqlService.config["workers"] = workers
-    token = "on" if os.environ.get("PQL_API_TOKEN") else "off"
+    token = "on" if settings.api_token else "off"
     console.print(
-        f"Serving {uri} from {shown_uri(tracking_uri())} on http://{host}:{port} "
+        f"Serving {uri} from {shown_uri(settings.tracking_uri)} on http://{host}:{port} "
         f"({workers} worker{'s' * (workers > 1)}, bearer token {token}); "
         f"OpenAPI at /docs.json. Ctrl+C stops.",
         highlight=False,
@@ -87,7 +89,7 @@ def serve_command(
             f"[yellow]warning:[/] {host} is reachable from other machines and "
             "PQL_API_TOKEN is not set: anyone who can reach the port can score and read /model."
         )
-    bentoml.serve(PqlService, host=host, port=port, blocking=True)
+    bentoml.serve(PqlService, host=host, port=port, blocking=True, args=settings.service_args())
 
 
 def register(app: typer.Typer) -> None:

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.errors import PqlError
-from features.live import entity_features
-from serving.reasons import Reason
-from serving.scoring import Scorer
+from pql.errors import InvalidInput
+from pql.features.live import entity_features
+from pql.serving.reasons import Reason
+from pql.serving.scoring import Scorer
 
 #: Epoch numbers at or above this are milliseconds, below it seconds (year ~5138 / 1973).
 EPOCH_MS_FROM = 100_000_000_000
@@ -28,16 +28,6 @@ FUTURE_TOLERANCE_MS = 5 * 60 * 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MILLISECOND = timedelta(milliseconds=1)
 LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: beyond it no date exists
-
-
-class InvalidInput(PqlError):
-    """A request field is wrong; `field` says which one (for a 422 answer)."""
-
-    exit_code = 2
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
 
 
 @dataclass(frozen=True)

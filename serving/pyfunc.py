@@ -13,8 +13,8 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
-from serving.bundle import ModelBundle
-from serving.scoring import Scorer
+from pql.serving.bundle import ModelBundle
+from pql.serving.scoring import Scorer
 
 BUNDLE_ARTIFACT = "bundle"
 

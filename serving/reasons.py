@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from features.definitions import ACCOUNT_FEATURES, ACTIVITY_FEATURES, FeatureDefinitions
-from features.spec import ActionKind, Spec
+from pql.features.definitions import ACCOUNT_FEATURES, ACTIVITY_FEATURES, FeatureDefinitions
+from pql.features.spec import ActionKind, Spec
 
 #: Activity features grouped into the reasons a person would name.
 ACTIVITY_GROUPS: dict[str, str] = {

@@ -1,40 +1,95 @@
-"""Load the served model from the MLflow registry by URI (default: the champion)."""
+"""The one place that resolves, checks, loads and shows a model URI.
+
+Every command and the HTTP service find their model here: the URI the settings name
+(`PQL_MODEL_URI`, or `PQL_MODEL_NAME` + alias), else the champion of the only `pql-*`
+model in the registry; `pin_version` turns an alias into the version it names now.
+A tracking store that cannot be used is a `ModelLoadError` (exit code 6) everywhere.
+"""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
-from features.errors import PqlError
-from serving.bundle import ModelBundle
-
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-
-
-class ModelLoadError(PqlError):
-    """The tracking store or the registered model cannot be reached (exit code 6)."""
-
-    exit_code = 6
+from pql.errors import ModelLoadError
+from pql.serving.bundle import ModelBundle
+from pql.settings import Settings
 
 
-def redacted(uri: str) -> str:
-    """The URI without a password, for messages and logs."""
-    from urllib.parse import urlsplit, urlunsplit
-
+def shown_uri(uri: str) -> str:
+    """A URI fit for messages and logs: user and password (if any) left out."""
     parts = urlsplit(uri)
-    if parts.password is None:
+    if parts.password is None and parts.username is None:
         return uri
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def champion_uri(product: str, alias: str = "champion") -> str:
     return f"models:/pql-{product}@{alias}"
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def check_store(tracking_uri: str) -> None:
+    """A sqlite store that is not there is a mistake to report, not a file to create.
+
+    (MLflow would create an empty database and then report that no model is in it.)
+    """
+    if tracking_uri.startswith("sqlite:///") and tracking_uri != "sqlite:///:memory:":
+        path = Path(tracking_uri.removeprefix("sqlite:///"))
+        if not path.exists():
+            raise ModelLoadError(
+                f"no MLflow store at {path.resolve()} (MLFLOW_TRACKING_URI={tracking_uri}); "
+                "point MLFLOW_TRACKING_URI at the store `pql train` wrote"
+            )
+
+
+def registry_uri(settings: Settings) -> str:
+    """The configured URI, or the champion of the only `pql-*` model in the registry."""
+    if uri := settings.configured_model_uri:
+        return uri
+    import mlflow
+
+    check_store(settings.tracking_uri)
+    where = f"MLFLOW_TRACKING_URI={shown_uri(settings.tracking_uri)}"
+    try:
+        client = mlflow.MlflowClient(settings.tracking_uri)
+        found = client.search_registered_models("name LIKE 'pql-%'")
+    except Exception as exc:  # MLflow raises many types; the user needs one message
+        raise ModelLoadError(f"cannot open the MLflow registry ({where}): {exc}") from None
+    names = sorted(model.name for model in found)
+    if len(names) != 1:
+        hint = f"registered: {', '.join(names)}" if names else "none is registered there"
+        raise ModelLoadError(
+            f"set PQL_MODEL_NAME (e.g. pql-simulated) or PQL_MODEL_URI; {hint} ({where})"
+        )
+    return f"models:/{names[0]}@{settings.model_alias}"
+
+
+def pin_version(uri: str, tracking_uri: str) -> str:
+    """`models:/name@alias` -> `models:/name/<version the alias names now>`.
+
+    `pql serve` pins once before the workers start, so every worker serves the same
+    version even if a promotion lands while they start; a restart picks up the next one.
+    """
+    if not uri.startswith("models:/") or "@" not in uri:
+        return uri
+    import mlflow
+
+    check_store(tracking_uri)
+    name, _, alias = uri.removeprefix("models:/").partition("@")
+    try:
+        version = mlflow.MlflowClient(tracking_uri).get_model_version_by_alias(name, alias)
+    except Exception as exc:  # MLflow raises many types; the user needs one message
+        raise ModelLoadError(
+            f"no model {uri} (MLFLOW_TRACKING_URI={shown_uri(tracking_uri)}): "
+            f"{_first_line(exc)}. Train one with `pql train`, or promote one with "
+            "`pql promote`."
+        ) from None
+    return f"models:/{name}/{version.version}"
 
 
 @dataclass(frozen=True)
@@ -46,24 +101,29 @@ class LoadedModel:
     run_id: str | None
 
 
-def load_model(uri: str) -> LoadedModel:
-    """Bundle plus registry identity (name, version, run) for a `models:/...` URI."""
+def load_model(uri: str, tracking_uri: str | None = None) -> LoadedModel:
+    """Bundle plus registry identity (name, version, run) for a model URI.
+
+    `tracking_uri` defaults to the environment's (`MLFLOW_TRACKING_URI`).
+    """
     import mlflow
     import mlflow.pyfunc
 
-    mlflow.set_tracking_uri(tracking_uri())
+    store = tracking_uri or Settings.from_env().tracking_uri
+    if uri.startswith("models:/"):
+        check_store(store)
+    mlflow.set_tracking_uri(store)
     try:
         model = mlflow.pyfunc.load_model(uri)
     except Exception as exc:  # MLflow raises many types; the user needs one message
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelLoadError(
-            f"cannot load model {uri!r} from {redacted(tracking_uri())}: {first_line}"
+            f"cannot load model {uri!r} from {shown_uri(store)}: {_first_line(exc)}"
         ) from None
     name = version = None
     if uri.startswith("models:/"):
         name, _, ref = uri.removeprefix("models:/").partition("@")
         if ref:
-            client = mlflow.MlflowClient()
+            client = mlflow.MlflowClient(store)
             version = str(client.get_model_version_by_alias(name, ref).version)
         else:
             name, _, version = name.partition("/")

@@ -23,7 +23,6 @@ folder, with one sub-folder per product.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,22 +31,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.errors import DataError
+from pql.errors import DataError
+from pql.settings import DEFAULT_HISTORY_ROOT, Settings
 
 if TYPE_CHECKING:
-    from features.spec import Spec
-    from serving.batch import BatchScores
-    from serving.registry import LoadedModel
+    from pql.features.spec import Spec
+    from pql.serving.batch import BatchScores
+    from pql.serving.registry import LoadedModel
 
-HISTORY_ENV = "PQL_SCORE_HISTORY"
-DEFAULT_ROOT = Path("pql-scores")
 METADATA_KEY = b"pql.run"
 SCORE_COLUMNS = ("entity_id", "account_id", "probability", "score", "tier", "is_pql")
 
 
 def history_folder(product: str, root: Path | None = None) -> Path:
     """Where a product's runs live: `root` (option), else $PQL_SCORE_HISTORY, else default."""
-    chosen = root or Path(os.environ.get(HISTORY_ENV) or DEFAULT_ROOT)
+    chosen = root or Settings.from_env().score_history or DEFAULT_HISTORY_ROOT
     return chosen / product
 
 

@@ -13,8 +13,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from serving.bundle import ModelBundle
-from serving.reasons import Reason, ReasonWriter
+from pql.serving.bundle import ModelBundle
+from pql.serving.reasons import Reason, ReasonWriter
 
 #: Reference key holding percentiles of training-row probabilities (for the 0-100 score).
 PROBABILITY_REFERENCE = "__probability__"

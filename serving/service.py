@@ -26,232 +26,48 @@ call and `gc.freeze()` after loading.
 from __future__ import annotations
 
 import gc
-import hmac
-import json
 import logging
-import os
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
 
 import bentoml
 from fastapi import FastAPI
-from pydantic import BaseModel
-from starlette.responses import Response
 
-from features.errors import PqlError
-from serving.bundle import ModelBundle
-from serving.entity import EntityScore, EntityScorer, InvalidInput, to_epoch_ms
-from serving.http_models import (
-    MAX_BODY_BYTES,
-    SCORE_EXAMPLE,
+from pql.errors import InvalidInput
+from pql.serving.entity import EntityScore, EntityScorer
+from pql.serving.http_gate import (
+    HttpGate,
+    _reasons,
+    answer,
+    invalid,
+    out_of_range_time,
+)
+from pql.serving.http_models import (
     BatchRequest,
     BatchResponse,
-    ErrorResponse,
     ModelInfo,
-    ReasonOut,
     ScoreRequest,
     ScoreResponse,
     TiersOut,
 )
-from serving.scoring import Scorer
+from pql.serving.scoring import Scorer
+from pql.serving.served_model import PACKED_ALIAS, ModelSource, pack_champion
+from pql.settings import Settings
 
 if TYPE_CHECKING:
     from bentoml._internal.bento.bento import BentoModelInfo
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("pql.service")
 
-DEFAULT_ALIAS = "champion"
-#: Alias of the packed model inside a Bento (bentoml.models.get resolves it there).
-PACKED_ALIAS = "pql-champion"
-MLFLOW_MODEL_FOLDER = "mlflow_model"  # where bentoml.mlflow.import_model puts the model
-#: Paths anyone may call even when PQL_API_TOKEN is set (health, metrics, API docs).
-OPEN_PATHS = frozenset(
-    {"/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/schema.json", "/"}
-)
-OPEN_PREFIXES = ("/static_content/",)
-SCORING_PATHS = frozenset({"/score", "/score_batch"})
+
+def _read_settings() -> Settings:
+    """The worker's settings, read once: the environment, overridden by the service
+    arguments `pql serve` passes (`bentoml.serve(..., args=settings.service_args())`)."""
+    given = vars(bentoml.use_arguments())
+    return Settings.from_mapping(given) if given else Settings.from_env()
 
 
-# --------------------------------------------------------------------------- the model
-
-
-@dataclass(frozen=True)
-class ServedModel:
-    """A loaded bundle plus where it came from (reported by GET /model)."""
-
-    bundle: ModelBundle
-    uri: str
-    source: Literal["registry", "bento"]
-    name: str | None
-    version: str | None
-    run_id: str | None
-
-
-def configured_uri() -> str | None:
-    """The model the environment names, or None when it names none."""
-    if uri := os.environ.get("PQL_MODEL_URI"):
-        return uri
-    if name := os.environ.get("PQL_MODEL_NAME"):
-        return f"models:/{name}@{os.environ.get('PQL_MODEL_ALIAS') or DEFAULT_ALIAS}"
-    return None
-
-
-def shown_uri(uri: str) -> str:
-    """A URI fit for messages and logs: user and password (if any) left out."""
-    parts = urlsplit(uri)
-    if parts.password is None and parts.username is None:
-        return uri
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-def check_store() -> None:
-    """A sqlite store that is not there is a mistake to report, not a file to create.
-
-    (MLflow would create an empty database and then report that no model is in it.)
-    """
-    from serving.registry import tracking_uri
-
-    uri = tracking_uri()
-    if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
-        path = Path(uri.removeprefix("sqlite:///"))
-        if not path.exists():
-            raise PqlError(
-                f"no MLflow store at {path.resolve()} (MLFLOW_TRACKING_URI={uri}); "
-                "point MLFLOW_TRACKING_URI at the store `pql train` wrote"
-            )
-
-
-def registry_uri() -> str:
-    """The configured URI, or the champion of the only `pql-*` model in the registry."""
-    if uri := configured_uri():
-        return uri
-    import mlflow
-
-    from serving.registry import tracking_uri
-
-    check_store()
-    where = f"MLFLOW_TRACKING_URI={shown_uri(tracking_uri())}"
-    try:
-        found = mlflow.MlflowClient(tracking_uri()).search_registered_models("name LIKE 'pql-%'")
-    except Exception as exc:  # MLflow raises many types; the user needs one message
-        raise PqlError(f"cannot open the MLflow registry ({where}): {exc}") from None
-    names = sorted(model.name for model in found)
-    if len(names) != 1:
-        hint = f"registered: {', '.join(names)}" if names else "none is registered there"
-        raise PqlError(
-            f"set PQL_MODEL_NAME (e.g. pql-simulated) or PQL_MODEL_URI; {hint} ({where})"
-        )
-    return f"models:/{names[0]}@{os.environ.get('PQL_MODEL_ALIAS') or DEFAULT_ALIAS}"
-
-
-def pin_version(uri: str) -> str:
-    """`models:/name@alias` -> `models:/name/<version the alias names now>`.
-
-    `pql serve` pins once before the workers start, so every worker serves the same
-    version even if a promotion lands while they start; a restart picks up the next one.
-    """
-    if not uri.startswith("models:/") or "@" not in uri:
-        return uri
-    import mlflow
-
-    from serving.registry import tracking_uri
-
-    check_store()
-    name, _, alias = uri.removeprefix("models:/").partition("@")
-    try:
-        version = mlflow.MlflowClient(tracking_uri()).get_model_version_by_alias(name, alias)
-    except Exception as exc:  # MLflow raises many types; the user needs one message
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise PqlError(
-            f"no model {uri} (MLFLOW_TRACKING_URI={shown_uri(tracking_uri())}): {first}. "
-            "Train one with `pql train`, or promote one with `pql promote`."
-        ) from None
-    return f"models:/{name}/{version.version}"
-
-
-def load_registry_model(uri: str | None = None) -> ServedModel:
-    from serving.registry import load_model
-
-    check_store()
-    loaded = load_model(uri or registry_uri())
-    return ServedModel(
-        loaded.bundle, loaded.uri, "registry", loaded.name, loaded.version, loaded.run_id
-    )
-
-
-def load_packed_model(tag: str = PACKED_ALIAS) -> ServedModel:
-    """The model packed into this Bento: read the bundle straight from the MLflow folder.
-
-    No MLflow import: the bundle is plain files (`artifacts/bundle` per the MLmodel file).
-    """
-    import yaml
-
-    stored = bentoml.models.get(tag)
-    folder = Path(stored.path_of(MLFLOW_MODEL_FOLDER))
-    meta = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8"))
-    bundle_path = meta["flavors"]["python_function"]["artifacts"]["bundle"]["path"]
-    info = stored.info.metadata
-    return ServedModel(
-        bundle=ModelBundle.load(folder / bundle_path),
-        uri=str(stored.tag),
-        source="bento",
-        name=info.get("registered_name"),
-        version=info.get("registered_version"),
-        run_id=info.get("run_id"),
-    )
-
-
-def pack_champion() -> bentoml.Model:
-    """Import the configured registry model into the BentoML store (once per version).
-
-    `bentoml build` calls this (through `ChampionModel.to_info`), so the Bento carries
-    the exact champion of build time. The tag holds version and run id: a re-created
-    registry that reuses a version number cannot hand back a stale copy.
-    """
-    import mlflow
-
-    from serving.registry import load_model, tracking_uri
-
-    check_store()
-    uri = pin_version(registry_uri())  # the version the alias names now, once
-    identity = load_model(uri)  # also proves the model loads before it is packed
-    name = identity.name or "pql-model"
-    tag = f"{name}:v{identity.version or 0}-{identity.run_id or 'local'}".lower()
-    try:
-        return bentoml.models.get(tag)
-    except bentoml.exceptions.NotFound:
-        pass
-    mlflow.set_tracking_uri(tracking_uri())
-    model = bentoml.mlflow.import_model(
-        tag,
-        model_uri=uri,
-        labels={"registered_name": name, "registered_version": str(identity.version)},
-        metadata={
-            "registered_name": name,
-            "registered_version": identity.version,
-            "run_id": identity.run_id,
-            "source_uri": uri,
-        },
-    )
-    logger.info("packed %s (%s) as BentoML model %s", uri, identity.version, model.tag)
-    return model
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where this worker will load its model from; cheap to make, loads on demand."""
-
-    kind: Literal["registry", "bento"]
-    uri: str | None = None
-
-    def load(self) -> ServedModel:
-        if self.kind == "bento":
-            return load_packed_model()
-        return load_registry_model(self.uri)
+SETTINGS = _read_settings()
 
 
 class ChampionModel(bentoml.models.BentoModel):
@@ -267,300 +83,12 @@ class ChampionModel(bentoml.models.BentoModel):
     def to_info(self, alias: str | None = None) -> BentoModelInfo:
         from bentoml._internal.bento.bento import BentoModelInfo
 
-        return BentoModelInfo.from_bento_model(pack_champion(), alias or PACKED_ALIAS)
+        return BentoModelInfo.from_bento_model(pack_champion(SETTINGS), alias or PACKED_ALIAS)
 
     def resolve(self, base_path: Any = None) -> ModelSource:  # type: ignore[override]
-        if os.environ.get("PQL_MODEL_URI") or PqlService.bento is None:
-            return ModelSource("registry", configured_uri())
-        return ModelSource("bento")
-
-
-# ------------------------------------------------------------------ HTTP answers
-
-
-def answer(body: BaseModel, status: int = 200, *, exclude_none: bool = False) -> Response:
-    """A typed body, serialised by pydantic, as one HTTP answer.
-
-    BentoML passes a returned starlette Response through unchanged. Its own path for a
-    model return value sends the same JSON as two body messages, each one through every
-    middleware's `send` (measured: ~20 us more per /score request).
-    """
-    json_bytes = body.__pydantic_serializer__.to_json(body, exclude_none=exclude_none)
-    return Response(json_bytes, status_code=status, media_type="application/json")
-
-
-def error_response(status: int, message: str, field: str | None = None) -> Response:
-    return answer(ErrorResponse(error=message, field=field), status, exclude_none=True)
-
-
-def invalid(error: InvalidInput, prefix: str = "") -> Response:
-    """InvalidInput -> 422 naming the field (`items[3].events[0].timestamp` in a batch)."""
-    field = f"{prefix}{error.field}"
-    message = error.message.removeprefix(f"{error.field}: ")
-    return error_response(422, f"{field}: {message}", field)
-
-
-def _field_path(loc: list[Any] | tuple[Any, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "body"
-
-
-def out_of_range_time(request: ScoreRequest) -> InvalidInput | None:
-    """The first time field that parses but lies outside what a datetime can hold."""
-    fields = [(name, getattr(request, name)) for name in ("as_of", "signup_at", "converted_at")]
-    fields += [
-        (f"events[{i}].timestamp", e["timestamp"]) for i, e in enumerate(request.events or ())
-    ]
-    for name, value in fields:
-        if value is None:
-            continue
-        try:
-            moment = to_epoch_ms(value, name)
-            datetime.fromtimestamp(moment / 1000, tz=UTC)  # years 1 to 9999, as answers need
-        except InvalidInput as error:
-            return error
-        except (ValueError, OverflowError, OSError):
-            return InvalidInput(name, f"{value!r} is outside the range of times (years 1-9999)")
-    return None
-
-
-def _reasons(reasons: list[Any]) -> list[ReasonOut]:
-    return [ReasonOut(**reason.as_dict()) for reason in reasons]
-
-
-# ------------------------------------------------------------------ ASGI middleware
-
-
-class HttpGate:
-    """Bearer token, body size and media type checks, before BentoML parses anything.
-
-    A plain ASGI middleware (not Starlette's BaseHTTPMiddleware, which costs a task and a
-    stream per request): one pass over the headers, and the request goes through.
-    It also gives BentoML's 400 answers for schema errors the same shape as ours
-    (`error`, `field`, `detail`), and serves /docs.json with the schemas the endpoints
-    really use (BentoML's generated spec flattens nullable fields and documents error
-    bodies that differ from what it sends).
-    """
-
-    def __init__(self, app: ASGIApp, service: Any) -> None:
-        self.app = app
-        self.service = service
-        token = os.environ.get("PQL_API_TOKEN") or ""
-        self.token = token.encode() if token else None
-        self._docs: bytes | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        path: str = scope["path"]
-        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
-            if path == "/docs.json" and scope["method"] == "GET":
-                return await self._send_docs(send)
-            return await self.app(scope, receive, send)
-        length = media = authorization = None
-        for key, value in scope["headers"]:
-            if key == b"authorization":
-                authorization = value
-            elif key == b"content-length":
-                length = value
-            elif key == b"content-type":
-                media = value
-        if self.token is not None and not self._authorized(authorization):
-            return await _reply(send, 401, "missing or wrong bearer token", None, bearer=True)
-        if path not in SCORING_PATHS or scope["method"] != "POST":
-            return await self.app(scope, receive, send)
-        if media is not None and media.split(b";", 1)[0].strip().lower() != b"application/json":
-            return await _reply(send, 415, "send the body as application/json", "body")
-        if length is None:  # chunked: read it here, bounded, then replay it
-            body = await _read_bounded(receive)
-            if body is None:
-                return await _reply(send, 413, f"body over {MAX_BODY_BYTES} bytes", "body")
-            receive = _replay(body)
-        elif not length.isdigit():
-            return await _reply(send, 400, "unreadable Content-Length header", "body")
-        elif int(length) > MAX_BODY_BYTES:
-            return await _reply(send, 413, f"body over {MAX_BODY_BYTES} bytes", "body")
-        await self.app(scope, receive, _ErrorShaper(send))
-
-    def _authorized(self, header: bytes | None) -> bool:
-        if header is None:
-            return False
-        scheme, _, credentials = header.partition(b" ")
-        # compare_digest runs in time independent of where the tokens differ
-        return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.token)
-
-    async def _send_docs(self, send: Send) -> None:
-        if self._docs is None:
-            spec = openapi_spec(self.service, bearer=self.token is not None)
-            self._docs = json.dumps(spec, separators=(",", ":")).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(self._docs)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": self._docs})
-
-
-class _ErrorShaper:
-    """Rewrites BentoML's 400 body `{"error", "detail": [pydantic errors]}` into ours."""
-
-    __slots__ = ("_chunks", "_send", "_start")
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self._start: Message | None = None
-        self._chunks: list[bytes] = []
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start" and message["status"] == 400:
-            self._start = message
-            return
-        if self._start is None or message["type"] != "http.response.body":
-            return await self._send(message)
-        self._chunks.append(message.get("body", b""))
-        if message.get("more_body", False):
-            return
-        body = _shape_400(b"".join(self._chunks))
-        headers = [(k, v) for k, v in self._start["headers"] if k != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await self._send({**self._start, "headers": headers})
-        await self._send({"type": "http.response.body", "body": body})
-
-
-def _shape_400(raw: bytes) -> bytes:
-    try:
-        data = json.loads(raw)
-        details = data["detail"]
-        first = details[0]
-        field = _field_path(first["loc"])
-        message = f"{field}: {first['msg']}"
-        if len(details) > 1:
-            message += f" (and {len(details) - 1} more)"
-        shaped = [
-            {"loc": list(d.get("loc", [])), "msg": str(d.get("msg", "")), "type": d.get("type")}
-            for d in details
-        ]
-        return _json({"error": message, "field": field, "detail": shaped})
-    except (ValueError, KeyError, IndexError, TypeError):
-        return raw if raw.startswith(b"{") else _json({"error": "bad request"})
-
-
-def _json(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":")).encode()
-
-
-async def _reply(
-    send: Send, status: int, message: str, field: str | None, bearer: bool = False
-) -> None:
-    body = _json({"error": message, **({"field": field} if field else {})})
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if bearer:
-        headers.append((b"www-authenticate", b"Bearer"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _read_bounded(receive: Receive) -> bytes | None:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes) -> Receive:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
-
-
-def openapi_spec(service: Any, *, bearer: bool) -> dict[str, Any]:
-    """BentoML's spec with the request/response/error schemas pydantic really uses."""
-    from pydantic.json_schema import models_json_schema
-
-    spec = service.openapi_spec.asdict()
-    ref = "#/components/schemas/{model}"
-    _, schema = models_json_schema(
-        [
-            (ScoreRequest, "validation"),
-            (BatchRequest, "validation"),
-            (ScoreResponse, "serialization"),
-            (BatchResponse, "serialization"),
-            (ErrorResponse, "serialization"),
-        ],
-        ref_template=ref,
-    )
-    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-    schemas.update(schema.get("$defs", {}))
-
-    def body(model: str, **example: Any) -> dict[str, Any]:
-        return {"application/json": {"schema": {"$ref": ref.format(model=model)}, **example}}
-
-    errors = {
-        "400": "Malformed JSON, wrong type, missing or unknown field, over a size limit",
-        "401": "Missing or wrong bearer token (only when PQL_API_TOKEN is set)",
-        "413": f"Body over {MAX_BODY_BYTES} bytes",
-        "415": "Body not sent as application/json",
-        "422": "Well-formed but unusable: unreadable or future time, unknown feature ...",
-    }
-    error_docs = {
-        code: {"description": text, "content": body("ErrorResponse")}
-        for code, text in errors.items()
-    }
-    for path, request, response, example in (
-        ("/score", "ScoreRequest", "ScoreResponse", SCORE_EXAMPLE),
-        ("/score_batch", "BatchRequest", "BatchResponse", {"items": [SCORE_EXAMPLE]}),
-    ):
-        operation = spec["paths"][path]["post"]
-        operation["requestBody"] = {"required": True, "content": body(request, example=example)}
-        operation["responses"] = {
-            "200": {"description": "Scored", "content": body(response)},
-            **error_docs,
-        }
-    model_get = spec["paths"].get("/model", {}).get("get")
-    if model_get is not None:
-        model_get.setdefault("responses", {})["401"] = error_docs["401"]
-    if bearer:
-        spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-        for path in ("/score", "/score_batch", "/model"):
-            for operation in spec["paths"].get(path, {}).values():
-                operation["security"] = [{"bearer": []}]
-    spec["openapi"] = "3.1.0"  # pydantic's schemas are JSON Schema 2020-12, as in 3.1
-    _drop_unreferenced(spec["components"]["schemas"], spec)
-    return spec
-
-
-def _drop_unreferenced(schemas: dict[str, Any], spec: dict[str, Any]) -> None:
-    """Remove the schemas BentoML generated for its own (now replaced) descriptions."""
-    while True:
-        text = json.dumps(spec)
-        unused = [name for name in schemas if f'"#/components/schemas/{name}"' not in text]
-        if not unused:
-            return
-        for name in unused:
-            del schemas[name]
+        if SETTINGS.model_uri or PqlService.bento is None:
+            return ModelSource("registry", SETTINGS, SETTINGS.configured_model_uri)
+        return ModelSource("bento", SETTINGS)
 
 
 # ------------------------------------------------------------------ the service
@@ -585,14 +113,14 @@ def _quiet_validation_tracebacks() -> None:
 
 model_app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
-TRACE_SCORING = os.environ.get("PQL_TRACING", "").lower() in {"1", "true", "yes"}
+TRACE_SCORING = SETTINGS.tracing
 
 
 @bentoml.service(
     name="pql",
-    workers=int(os.environ.get("PQL_WORKERS") or 1),
+    workers=SETTINGS.workers,
     traffic={"timeout": 60},
-    logging={"access": {"enabled": os.environ.get("PQL_ACCESS_LOG", "") == "1"}},
+    logging={"access": {"enabled": SETTINGS.access_log}},
     tracing={} if TRACE_SCORING else {"excluded_urls": ["/score", "/score_batch", "/model"]},
 )
 @bentoml.asgi_app(model_app, path="/")
@@ -735,4 +263,4 @@ class PqlService:
         return self.info
 
 
-PqlService.add_asgi_middleware(HttpGate, service=PqlService)
+PqlService.add_asgi_middleware(HttpGate, service=PqlService, token=SETTINGS.api_token)

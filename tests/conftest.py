@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.definitions import FeatureDefinitions
-from features.pipeline import Dataset, load_dataset
-from features.simulator import ACCOUNT_SPEC, simulate
-from features.spec import Spec, load_spec, parse_spec
-from training.train import TrainingResult, train_model
+from pql.features.definitions import FeatureDefinitions
+from pql.features.pipeline import Dataset, load_dataset
+from pql.features.spec import Spec, load_spec, parse_spec
+from pql.simulator import ACCOUNT_SPEC, simulate
+from pql.training.train import TrainingResult, train_model
 
 EVENT_NAMES = ["invite", "project", "pricing", "upload", "login", "noise"]
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from benchmarks.pandas_peer import pandas_features
-from features.definitions import FeatureDefinitions
-from features.frames import build_features
+from pql.features.definitions import FeatureDefinitions
+from pql.features.frames import build_features
 from tests.conftest import random_log, small_spec
 
 

@@ -28,8 +28,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from features.definitions import COUNT_MEASURES, FeatureDefinitions
-from features.spec import Monotone
+from pql.features.definitions import COUNT_MEASURES, FeatureDefinitions
+from pql.features.spec import Monotone
 
 #: At most this many candidate thresholds per feature (distinct values, else quantiles).
 MAX_CANDIDATES = 20

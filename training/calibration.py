@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
-from serving.bundle import Calibrator
+from pql.serving.bundle import Calibrator
 
 EPSILON = 1e-4
 

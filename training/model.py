@@ -15,7 +15,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.definitions import FeatureDefinitions
+from pql.features.definitions import FeatureDefinitions
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from training.metrics import calibration_curve, gain_curve
+from pql.training.metrics import calibration_curve, gain_curve
 
 SHAP_SAMPLE = 2000
 

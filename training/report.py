@@ -7,7 +7,7 @@ import math
 from rich.console import Console
 from rich.table import Table
 
-from training.train import TrainingResult
+from pql.training.train import TrainingResult
 
 COLUMNS = (
     ("roc_auc", "ROC-AUC"),

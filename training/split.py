@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.errors import PqlError
+from pql.errors import PqlError
 
 SPLITS = ("train", "validation", "test")
 

@@ -28,23 +28,19 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
-import features
-import serving
-from features.errors import PqlError
-from features.pipeline import Dataset
-from serving.pyfunc import BUNDLE_ARTIFACT, PqlModel
-from serving.registry import redacted, tracking_uri
-from serving.scoring import Scorer
-from training import plots
-from training.gate import GateDecision, decide
-from training.metrics import evaluate, threshold_table
-from training.train import TrainingResult
+from pql import errors as pql_errors
+from pql.errors import TrackingError
+from pql.features.pipeline import Dataset
+from pql.serving.pyfunc import BUNDLE_ARTIFACT, PqlModel
+from pql.serving.registry import shown_uri
+from pql.serving.scoring import Scorer
+from pql.settings import Settings, quiet_libraries
+from pql.training import plots
+from pql.training.gate import GateDecision, decide
+from pql.training.metrics import evaluate, threshold_table
+from pql.training.train import TrainingResult
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-
-
-class TrackingError(PqlError):
-    exit_code = 6
 
 
 @dataclass(frozen=True)
@@ -56,20 +52,22 @@ class RegisteredRun:
     decision: GateDecision
 
 
-def open_tracking() -> MlflowClient:
-    """Point MLflow at the store and prove it opens, before any work is done."""
-    uri = tracking_uri()
+def open_tracking(uri: str | None = None) -> MlflowClient:
+    """Point MLflow at the store and prove it opens, before any work is done.
+
+    `uri` defaults to the environment's (`MLFLOW_TRACKING_URI`, else ./mlflow.db).
+    """
+    uri = uri or Settings.from_env().tracking_uri
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.ERROR)
-    os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    quiet_libraries()
     mlflow.set_tracking_uri(uri)
     try:
         client = MlflowClient(tracking_uri=uri)
         client.search_experiments(max_results=1)
     except Exception as exc:
         raise TrackingError(
-            f"cannot open the MLflow tracking store {redacted(uri)!r} (MLFLOW_TRACKING_URI): "
+            f"cannot open the MLflow tracking store {shown_uri(uri)!r} (MLFLOW_TRACKING_URI): "
             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         ) from None
     return client
@@ -141,7 +139,7 @@ def _log_model(result: TrainingResult) -> str:
                 name="model",
                 python_model=model,
                 artifacts={BUNDLE_ARTIFACT: str(folder)},
-                code_paths=[os.path.dirname(features.__file__), os.path.dirname(serving.__file__)],
+                code_paths=[os.path.dirname(pql_errors.__file__)],  # the pql package
                 signature=signature,
                 input_example=example,
                 pip_requirements=_requirements(),

@@ -16,26 +16,20 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from features.errors import PqlError
-from features.pipeline import Dataset, training_features
-from features.simulator import ORACLE_COLUMN
-from serving.bundle import ModelBundle, Tiers
-from serving.scoring import PROBABILITY_REFERENCE
-from training.baselines import LogisticBaseline, PointsScore, SingleThresholdRule
-from training.calibration import choose_calibrator
-from training.drift import reference_bins
-from training.labels import label_rows
-from training.metrics import evaluate, threshold_for_top_percent
-from training.model import fit_booster, lightgbm_params, raw_scores
-from training.split import SplitSummary, assign_splits, summarize_splits
+from pql.errors import TrainingDataError
+from pql.features.entities import ORACLE_COLUMN
+from pql.features.pipeline import Dataset, training_features
+from pql.serving.bundle import ModelBundle, Tiers
+from pql.serving.scoring import PROBABILITY_REFERENCE
+from pql.training.baselines import LogisticBaseline, PointsScore, SingleThresholdRule
+from pql.training.calibration import choose_calibrator
+from pql.training.drift import reference_bins
+from pql.training.labels import label_rows
+from pql.training.metrics import evaluate, threshold_for_top_percent
+from pql.training.model import fit_booster, lightgbm_params, raw_scores
+from pql.training.split import SplitSummary, assign_splits, summarize_splits
 
 PERCENTILES = np.arange(101)
-
-
-class TrainingDataError(PqlError):
-    """The labelled rows cannot support a model (no rows, one class, too few positives)."""
-
-    exit_code = 5
 
 
 @dataclass

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from features.adapters import amplitude, mixpanel, posthog, segment
-from features.adapters.core import REASONS, AdaptedEvents, assemble
-from features.adapters.records import read_records
-from features.errors import DataError, UsageError
+from pql.errors import DataError, UsageError
+from pql.features.adapters import amplitude, mixpanel, posthog, segment
+from pql.features.adapters.core import REASONS, AdaptedEvents, assemble
+from pql.features.adapters.records import read_records
 
 _VENDORS = {
     "segment": segment,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from features.adapters.core import Parsed, first_value, flatten, text_id
+from pql.features.adapters.core import Parsed, first_value, flatten, text_id
 
 EXPECTED = "'event_type' and 'user_id' or 'device_id'"
 IDENTITY_EVENTS = ("$identify", "$groupidentify")
@@ -38,8 +38,9 @@ def parse(record: dict[str, Any]) -> Parsed:
     user = text_id(record.get("user_id"))
     device = text_id(record.get("device_id"))
     if event in IDENTITY_EVENTS:
-        return Parsed(is_event=False, timestamp=_utc(record.get("event_time")), known=user,
-                      alias=device)
+        return Parsed(
+            is_event=False, timestamp=_utc(record.get("event_time")), known=user, alias=device
+        )
     insert = text_id(record.get("$insert_id")) or text_id(record.get("insert_id"))
     return Parsed(
         event=event,

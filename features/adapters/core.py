@@ -27,9 +27,9 @@ from typing import Any
 
 import pandas as pd
 
-from features.adapters.identity import BY_TIME, SHARED, IdentityGraph
-from features.errors import DataError
-from features.timestamps import parse_timestamps
+from pql.errors import DataError
+from pql.features.adapters.identity import BY_TIME, SHARED, IdentityGraph
+from pql.features.timestamps import parse_timestamps
 
 # Reasons a record yields no event row, in report order.
 IDENTITY_RECORD = "identity record (links ids, not an action)"

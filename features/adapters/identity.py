@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features.timestamps import parse_timestamps
+from pql.features.timestamps import parse_timestamps
 
 # What `IdentityGraph.attribute` found for an id with no known user of its own.
 ONE_USER = "one user"

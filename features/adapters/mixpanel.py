@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from features.adapters.core import Parsed, flatten, text_id
+from pql.features.adapters.core import Parsed, flatten, text_id
 
 EXPECTED = "'event' and 'properties.distinct_id'"
 IDENTITY_EVENTS = ("$identify", "$create_alias", "$merge")
@@ -45,13 +45,19 @@ def parse(record: dict[str, Any]) -> Parsed:
         alias = text_id(properties.get("alias"))
         merges += [(merged[0], other) for other in merged[1:]] + [(alias, distinct)]
         # $merge names no side as the user; the first id listed represents the person.
-        return Parsed(is_event=False, timestamp=time, links=merges, sightings=sightings,
-                      known_ids=[alias, *merged[:1]])
+        return Parsed(
+            is_event=False,
+            timestamp=time,
+            links=merges,
+            sightings=sightings,
+            known_ids=[alias, *merged[:1]],
+        )
     if event in IDENTITY_EVENTS:  # $identify: the anonymous id was this user's
         known = text_id(properties.get("$identified_id"))
         sightings += [(known, text_id(properties.get("$anon_id"))), (known, distinct)]
-        return Parsed(is_event=False, timestamp=time, links=merges, sightings=sightings,
-                      known_ids=[known])
+        return Parsed(
+            is_event=False, timestamp=time, links=merges, sightings=sightings, known_ids=[known]
+        )
     insert = text_id(properties.get("$insert_id"))
     return Parsed(
         event=event,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from features.adapters.core import Parsed, first_value, flatten, text_id
+from pql.features.adapters.core import Parsed, first_value, flatten, text_id
 
 EXPECTED = "'event' and 'distinct_id'"
 IDENTITY_EVENTS = ("$identify", "$create_alias", "$groupidentify")
@@ -43,13 +43,13 @@ def parse(record: dict[str, Any]) -> Parsed:
         time = record.get("timestamp")
         if event == "$create_alias":  # an explicit merge: may join two user ids
             alias = text_id(properties.get("alias"))
-            return Parsed(is_event=False, timestamp=time, links=[(known, alias)],
-                          known_ids=[known])
+            return Parsed(is_event=False, timestamp=time, links=[(known, alias)], known_ids=[known])
         # $identify: the anonymous id was seen with this user (a shared browser can
         # carry several users; PostHog does not merge two identified users through it)
         anonymous = text_id(properties.get("$anon_distinct_id"))
-        return Parsed(is_event=False, timestamp=time, sightings=[(known, anonymous)],
-                      known_ids=[known])
+        return Parsed(
+            is_event=False, timestamp=time, sightings=[(known, anonymous)], known_ids=[known]
+        )
     group = record.get("$group_0") or properties.get("$group_0")
     return Parsed(
         event=event,

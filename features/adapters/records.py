@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from features.errors import DataError
-from features.jsonlines import TOO_DEEP, JsonLineError, json_line_objects
+from pql.errors import DataError
+from pql.features.jsonlines import TOO_DEEP, JsonLineError, json_line_objects
 
 _COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open}
 _UNREADABLE = (OSError, EOFError, zlib.error)

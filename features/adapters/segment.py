@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from features.adapters.core import Parsed, flatten, text_id
+from pql.features.adapters.core import Parsed, flatten, text_id
 
 EXPECTED = "'event' (track) or a 'type' of page, screen, identify, alias or group"
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.definitions import FeatureDefinitions
-from features.frames import build_features
-from features.live import entity_features
+from pql.features.definitions import FeatureDefinitions
+from pql.features.frames import build_features
+from pql.features.live import entity_features
 from tests.conftest import random_log, small_spec
 
 ACCOUNTS = FeatureDefinitions.from_spec(small_spec(entity="account"))

@@ -15,18 +15,18 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from features.adapters import adapt_file, adapt_records
-from features.adapters.core import (
+from pql.errors import DataError, SpecError, UsageError
+from pql.features.adapters import adapt_file, adapt_records
+from pql.features.adapters.core import (
     ANONYMOUS,
     DUPLICATE_INSERT,
     IDENTITY_RECORD,
     SHARED_ANONYMOUS,
     flatten,
 )
-from features.errors import DataError, SpecError, UsageError
-from features.ingest import BAD_TIMESTAMP, DUPLICATE, MISSING_USER, load_events
-from features.pipeline import load_dataset, training_features
-from features.spec import parse_spec
+from pql.features.ingest import BAD_TIMESTAMP, DUPLICATE, MISSING_USER, load_events
+from pql.features.pipeline import load_dataset, training_features
+from pql.features.spec import parse_spec
 
 DAY = 86_400
 
@@ -78,31 +78,86 @@ def by_user(events: pd.DataFrame) -> dict[str, list[str]]:
 
 SEGMENT = [
     # anonymous visit first; the identify call below claims it for u1
-    {"type": "track", "event": "Signed Up", "anonymousId": "a1", "messageId": "m1",
-     "timestamp": "2026-01-01T10:00:00.000Z", "properties": {"plan": {"seats": 3}}},
-    {"type": "identify", "userId": "u1", "anonymousId": "a1", "messageId": "m2",
-     "timestamp": "2026-01-01T10:01:00Z", "traits": {"email": "x@example.com"}},
-    {"type": "track", "event": "Report Exported", "userId": "u1", "anonymousId": "a1",
-     "messageId": "m3", "timestamp": "2026-01-02T09:00:00Z",
-     "properties": {"rows": 120}, "context": {"groupId": "acme"}},
+    {
+        "type": "track",
+        "event": "Signed Up",
+        "anonymousId": "a1",
+        "messageId": "m1",
+        "timestamp": "2026-01-01T10:00:00.000Z",
+        "properties": {"plan": {"seats": 3}},
+    },
+    {
+        "type": "identify",
+        "userId": "u1",
+        "anonymousId": "a1",
+        "messageId": "m2",
+        "timestamp": "2026-01-01T10:01:00Z",
+        "traits": {"email": "x@example.com"},
+    },
+    {
+        "type": "track",
+        "event": "Report Exported",
+        "userId": "u1",
+        "anonymousId": "a1",
+        "messageId": "m3",
+        "timestamp": "2026-01-02T09:00:00Z",
+        "properties": {"rows": 120},
+        "context": {"groupId": "acme"},
+    },
     # the same message delivered again later: one event
-    {"type": "track", "event": "Report Exported", "userId": "u1", "anonymousId": "a1",
-     "messageId": "m3", "timestamp": "2026-01-02T09:00:00Z", "receivedAt": "2026-01-05T00:00:00Z",
-     "properties": {"rows": 120}, "context": {"groupId": "acme"}},
-    {"type": "page", "name": "Pricing", "userId": "u2", "messageId": "m4",
-     "timestamp": "2026-01-02T11:00:00+01:00"},
-    {"type": "group", "userId": "u2", "groupId": "globex", "messageId": "m5",
-     "timestamp": "2026-01-02T11:05:00Z"},
-    {"type": "alias", "previousId": "a9", "userId": "u3", "messageId": "m6",
-     "timestamp": "2026-01-03T08:00:00Z"},
-    {"type": "track", "event": "Clicked", "anonymousId": "a9", "messageId": "m7",
-     "timestamp": "2026-01-03T07:59:00Z"},
-    {"type": "track", "event": "Clicked", "anonymousId": "a7", "messageId": "m8",
-     "timestamp": "2026-01-03T09:00:00Z"},  # never identified
-    {"type": "track", "event": "Clicked", "messageId": "m9",
-     "timestamp": "2026-01-03T09:00:00Z"},  # no id at all
-    {"type": "track", "event": "Export", "userId": "u1", "messageId": "m10",
-     "timestamp": "soon"},
+    {
+        "type": "track",
+        "event": "Report Exported",
+        "userId": "u1",
+        "anonymousId": "a1",
+        "messageId": "m3",
+        "timestamp": "2026-01-02T09:00:00Z",
+        "receivedAt": "2026-01-05T00:00:00Z",
+        "properties": {"rows": 120},
+        "context": {"groupId": "acme"},
+    },
+    {
+        "type": "page",
+        "name": "Pricing",
+        "userId": "u2",
+        "messageId": "m4",
+        "timestamp": "2026-01-02T11:00:00+01:00",
+    },
+    {
+        "type": "group",
+        "userId": "u2",
+        "groupId": "globex",
+        "messageId": "m5",
+        "timestamp": "2026-01-02T11:05:00Z",
+    },
+    {
+        "type": "alias",
+        "previousId": "a9",
+        "userId": "u3",
+        "messageId": "m6",
+        "timestamp": "2026-01-03T08:00:00Z",
+    },
+    {
+        "type": "track",
+        "event": "Clicked",
+        "anonymousId": "a9",
+        "messageId": "m7",
+        "timestamp": "2026-01-03T07:59:00Z",
+    },
+    {
+        "type": "track",
+        "event": "Clicked",
+        "anonymousId": "a7",
+        "messageId": "m8",
+        "timestamp": "2026-01-03T09:00:00Z",
+    },  # never identified
+    {
+        "type": "track",
+        "event": "Clicked",
+        "messageId": "m9",
+        "timestamp": "2026-01-03T09:00:00Z",
+    },  # no id at all
+    {"type": "track", "event": "Export", "userId": "u1", "messageId": "m10", "timestamp": "soon"},
     {"type": "screen", "userId": "u1", "messageId": "m11", "timestamp": "2026-01-04T09:00:00Z"},
 ]
 
@@ -136,8 +191,11 @@ def test_segment_round_trip(tmp_path: Path) -> None:
 def test_segment_nested_property_is_a_dotted_column(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "segment.jsonl", SEGMENT)
     raw = spec_for(path, "segment").model_dump()
-    raw["actions"]["signup"] = {"events": ["Signed Up"], "property": "plan.seats",
-                                "aggregate": "max"}
+    raw["actions"]["signup"] = {
+        "events": ["Signed Up"],
+        "property": "plan.seats",
+        "aggregate": "max",
+    }
     loaded = load_events(parse_spec(raw))
     seats = loaded.events.loc[loaded.events["event"] == "Signed Up", "plan.seats"]
     assert seats.tolist() == [3.0]
@@ -152,30 +210,68 @@ def test_segment_nested_property_is_a_dotted_column(tmp_path: Path) -> None:
 T0 = 1_767_261_600  # 2026-01-01T10:00:00Z, epoch seconds as Mixpanel exports them
 
 MIXPANEL = [
-    {"event": "Page Viewed",
-     "properties": {"distinct_id": "anon-1", "time": T0, "$insert_id": "i1", "path": "/pricing"}},
-    {"event": "$identify",
-     "properties": {"distinct_id": "u1", "$anon_id": "anon-1", "$identified_id": "u1",
-                    "time": T0 + 60}},
-    {"event": "Export",
-     "properties": {"distinct_id": "u1", "time": T0 + DAY, "$insert_id": "i2", "rows": 50,
-                    "$browser": "Chrome"}},
+    {
+        "event": "Page Viewed",
+        "properties": {"distinct_id": "anon-1", "time": T0, "$insert_id": "i1", "path": "/pricing"},
+    },
+    {
+        "event": "$identify",
+        "properties": {
+            "distinct_id": "u1",
+            "$anon_id": "anon-1",
+            "$identified_id": "u1",
+            "time": T0 + 60,
+        },
+    },
+    {
+        "event": "Export",
+        "properties": {
+            "distinct_id": "u1",
+            "time": T0 + DAY,
+            "$insert_id": "i2",
+            "rows": 50,
+            "$browser": "Chrome",
+        },
+    },
     # an exact re-send (same event, distinct_id, time and insert id): dropped
-    {"event": "Export",
-     "properties": {"distinct_id": "u1", "time": T0 + DAY, "$insert_id": "i2", "rows": 50}},
+    {
+        "event": "Export",
+        "properties": {"distinct_id": "u1", "time": T0 + DAY, "$insert_id": "i2", "rows": 50},
+    },
     # same insert id at another time: Mixpanel keeps it, so do we
-    {"event": "Export",
-     "properties": {"distinct_id": "u1", "time": T0 + DAY + 5, "$insert_id": "i2", "rows": 7}},
+    {
+        "event": "Export",
+        "properties": {"distinct_id": "u1", "time": T0 + DAY + 5, "$insert_id": "i2", "rows": 7},
+    },
     # simplified ID merge: a device's anonymous event, claimed by a later login
-    {"event": "Viewed",
-     "properties": {"distinct_id": "$device:d1", "$device_id": "d1", "time": T0 + 10,
-                    "$insert_id": "i3"}},
-    {"event": "Login",
-     "properties": {"distinct_id": "u2", "$user_id": "u2", "$device_id": "d1",
-                    "time": T0 + 20, "$insert_id": "i4"}},
-    {"event": "Viewed",
-     "properties": {"distinct_id": "$device:d2", "$device_id": "d2", "time": T0,
-                    "$insert_id": "i5"}},  # never identified
+    {
+        "event": "Viewed",
+        "properties": {
+            "distinct_id": "$device:d1",
+            "$device_id": "d1",
+            "time": T0 + 10,
+            "$insert_id": "i3",
+        },
+    },
+    {
+        "event": "Login",
+        "properties": {
+            "distinct_id": "u2",
+            "$user_id": "u2",
+            "$device_id": "d1",
+            "time": T0 + 20,
+            "$insert_id": "i4",
+        },
+    },
+    {
+        "event": "Viewed",
+        "properties": {
+            "distinct_id": "$device:d2",
+            "$device_id": "d2",
+            "time": T0,
+            "$insert_id": "i5",
+        },
+    },  # never identified
     {"event": "$merge", "properties": {"$distinct_ids": ["u3", "old-3"], "time": T0}},
     {"event": "Viewed", "properties": {"distinct_id": "old-3", "time": T0 + 30}},
     {"event": "Viewed", "properties": {"time": T0 + 40}},  # no distinct_id
@@ -204,25 +300,67 @@ def test_mixpanel_round_trip(tmp_path: Path) -> None:
 # --- Amplitude -----------------------------------------------------------------------------
 
 AMPLITUDE = [
-    {"event_type": "session_start", "user_id": None, "device_id": "d1",
-     "event_time": "2026-01-01 10:00:00.000000", "$insert_id": "a1", "session_id": 1767261600000},
-    {"event_type": "Export", "user_id": "u1", "device_id": "d1",
-     "event_time": "2026-01-01 10:05:00.123000", "$insert_id": "a2",
-     "groups": {"company": ["acme"]}, "event_properties": {"rows": 10, "meta": {"size": 2}}},
-    {"event_type": "Export", "user_id": "u1", "device_id": "d1",
-     "event_time": "2026-01-01 10:05:00.123000", "$insert_id": "a2",
-     "groups": {"company": ["acme"]}, "event_properties": {"rows": 10}},  # re-sent
-    {"event_type": "$identify", "user_id": "u2", "device_id": "d2",
-     "event_time": "2026-01-02 09:00:00.000000"},
-    {"event_type": "Open", "user_id": None, "device_id": "d2",
-     "event_time": "2026-01-02 08:59:00.000000", "$insert_id": "a3"},
-    {"event_type": "Open", "user_id": None, "device_id": "d3",
-     "event_time": "2026-01-02 08:00:00.000000", "$insert_id": "a4"},  # never identified
-    {"event_type": "Open", "user_id": None, "device_id": None,
-     "event_time": "2026-01-02 08:00:00.000000"},
-    {"event_type": "Export", "user_id": "u1", "device_id": "d1", "session_id": -1,
-     "event_time": "2026-01-03 10:00:00.000000", "insert_id": "a5",
-     "event_properties": {"rows": 5}},
+    {
+        "event_type": "session_start",
+        "user_id": None,
+        "device_id": "d1",
+        "event_time": "2026-01-01 10:00:00.000000",
+        "$insert_id": "a1",
+        "session_id": 1767261600000,
+    },
+    {
+        "event_type": "Export",
+        "user_id": "u1",
+        "device_id": "d1",
+        "event_time": "2026-01-01 10:05:00.123000",
+        "$insert_id": "a2",
+        "groups": {"company": ["acme"]},
+        "event_properties": {"rows": 10, "meta": {"size": 2}},
+    },
+    {
+        "event_type": "Export",
+        "user_id": "u1",
+        "device_id": "d1",
+        "event_time": "2026-01-01 10:05:00.123000",
+        "$insert_id": "a2",
+        "groups": {"company": ["acme"]},
+        "event_properties": {"rows": 10},
+    },  # re-sent
+    {
+        "event_type": "$identify",
+        "user_id": "u2",
+        "device_id": "d2",
+        "event_time": "2026-01-02 09:00:00.000000",
+    },
+    {
+        "event_type": "Open",
+        "user_id": None,
+        "device_id": "d2",
+        "event_time": "2026-01-02 08:59:00.000000",
+        "$insert_id": "a3",
+    },
+    {
+        "event_type": "Open",
+        "user_id": None,
+        "device_id": "d3",
+        "event_time": "2026-01-02 08:00:00.000000",
+        "$insert_id": "a4",
+    },  # never identified
+    {
+        "event_type": "Open",
+        "user_id": None,
+        "device_id": None,
+        "event_time": "2026-01-02 08:00:00.000000",
+    },
+    {
+        "event_type": "Export",
+        "user_id": "u1",
+        "device_id": "d1",
+        "session_id": -1,
+        "event_time": "2026-01-03 10:00:00.000000",
+        "insert_id": "a5",
+        "event_properties": {"rows": 5},
+    },
 ]
 
 
@@ -280,8 +418,13 @@ def test_posthog_csv_round_trip(tmp_path: Path) -> None:
 
 def test_posthog_jsonl_with_group_in_properties(tmp_path: Path) -> None:
     records = [
-        {"uuid": "x1", "event": "Export", "distinct_id": "u9", "timestamp": "2026-01-01T10:00:00Z",
-         "properties": {"rows": 3, "$groups": {"company": "initech"}}},
+        {
+            "uuid": "x1",
+            "event": "Export",
+            "distinct_id": "u9",
+            "timestamp": "2026-01-01T10:00:00Z",
+            "properties": {"rows": 3, "$groups": {"company": "initech"}},
+        },
     ]
     path = write_jsonl(tmp_path / "posthog.jsonl", records)
     loaded = load_events(spec_for(path, "posthog"))
@@ -387,16 +530,39 @@ def check_two_people(path: Path, vendor: str, records: int) -> Any:
 
 
 SHARED_SEGMENT = [
-    {"type": "identify", "userId": "alice", "anonymousId": "shared-laptop",
-     "timestamp": "2024-01-01T09:30:00Z"},
-    {"type": "track", "event": "invited", "userId": "alice", "timestamp": "2024-01-01T10:00:00Z",
-     "messageId": "m1"},
-    {"type": "identify", "userId": "bob", "anonymousId": "shared-laptop",
-     "timestamp": "2024-01-05T09:30:00Z"},
-    {"type": "track", "event": "pricing", "userId": "bob", "timestamp": "2024-01-05T10:00:00Z",
-     "messageId": "m2"},
-    {"type": "track", "event": "upgraded", "userId": "bob", "timestamp": "2024-01-06T10:00:00Z",
-     "messageId": "m3"},
+    {
+        "type": "identify",
+        "userId": "alice",
+        "anonymousId": "shared-laptop",
+        "timestamp": "2024-01-01T09:30:00Z",
+    },
+    {
+        "type": "track",
+        "event": "invited",
+        "userId": "alice",
+        "timestamp": "2024-01-01T10:00:00Z",
+        "messageId": "m1",
+    },
+    {
+        "type": "identify",
+        "userId": "bob",
+        "anonymousId": "shared-laptop",
+        "timestamp": "2024-01-05T09:30:00Z",
+    },
+    {
+        "type": "track",
+        "event": "pricing",
+        "userId": "bob",
+        "timestamp": "2024-01-05T10:00:00Z",
+        "messageId": "m2",
+    },
+    {
+        "type": "track",
+        "event": "upgraded",
+        "userId": "bob",
+        "timestamp": "2024-01-06T10:00:00Z",
+        "messageId": "m3",
+    },
 ]
 
 
@@ -409,16 +575,36 @@ def test_segment_users_sharing_an_anonymous_id_stay_apart(tmp_path: Path) -> Non
 def test_anonymous_events_on_a_shared_id_are_placed_by_time_or_counted(tmp_path: Path) -> None:
     anonymous = [
         # before anyone logged in on the laptop: the first user's pre-login visit
-        {"type": "page", "name": "Home", "anonymousId": "shared-laptop", "messageId": "a1",
-         "timestamp": "2024-01-01T09:00:00Z"},
+        {
+            "type": "page",
+            "name": "Home",
+            "anonymousId": "shared-laptop",
+            "messageId": "a1",
+            "timestamp": "2024-01-01T09:00:00Z",
+        },
         # between alice's and bob's logins: could be either of them
-        {"type": "page", "name": "Home", "anonymousId": "shared-laptop", "messageId": "a2",
-         "timestamp": "2024-01-03T09:00:00Z"},
+        {
+            "type": "page",
+            "name": "Home",
+            "anonymousId": "shared-laptop",
+            "messageId": "a2",
+            "timestamp": "2024-01-03T09:00:00Z",
+        },
         # after bob's login, nobody else since: bob's
-        {"type": "page", "name": "Home", "anonymousId": "shared-laptop", "messageId": "a3",
-         "timestamp": "2024-01-07T09:00:00Z"},
-        {"type": "page", "name": "Home", "anonymousId": "shared-laptop", "messageId": "a4",
-         "timestamp": "whenever"},  # no readable time: cannot be placed
+        {
+            "type": "page",
+            "name": "Home",
+            "anonymousId": "shared-laptop",
+            "messageId": "a3",
+            "timestamp": "2024-01-07T09:00:00Z",
+        },
+        {
+            "type": "page",
+            "name": "Home",
+            "anonymousId": "shared-laptop",
+            "messageId": "a4",
+            "timestamp": "whenever",
+        },  # no readable time: cannot be placed
     ]
     path = write_jsonl(tmp_path / "segment.jsonl", SHARED_SEGMENT + anonymous)
     loaded = check_two_people(path, "segment", len(SHARED_SEGMENT) + len(anonymous))
@@ -436,8 +622,15 @@ def test_anonymous_events_on_a_shared_id_are_placed_by_time_or_counted(tmp_path:
 
 
 def test_segment_alias_still_joins_two_user_ids(tmp_path: Path) -> None:
-    records = [*SHARED_SEGMENT, {"type": "alias", "userId": "alice", "previousId": "bob",
-                                 "timestamp": "2024-01-08T00:00:00Z"}]
+    records = [
+        *SHARED_SEGMENT,
+        {
+            "type": "alias",
+            "userId": "alice",
+            "previousId": "bob",
+            "timestamp": "2024-01-08T00:00:00Z",
+        },
+    ]
     path = write_jsonl(tmp_path / "segment.jsonl", records)
     loaded = load_events(shared_spec(path, "segment"))
     assert by_user(loaded.events) == {"alice": ["invited", "pricing", "upgraded"]}
@@ -446,14 +639,34 @@ def test_segment_alias_still_joins_two_user_ids(tmp_path: Path) -> None:
 
 def test_amplitude_users_sharing_a_device_stay_apart(tmp_path: Path) -> None:
     records = [
-        {"event_type": "invited", "user_id": "alice", "device_id": "tablet",
-         "event_time": "2024-01-01 10:00:00.000000", "$insert_id": "i1"},
-        {"event_type": "pricing", "user_id": "bob", "device_id": "tablet",
-         "event_time": "2024-01-05 10:00:00.000000", "$insert_id": "i2"},
-        {"event_type": "upgraded", "user_id": "bob", "device_id": "tablet",
-         "event_time": "2024-01-06 10:00:00.000000", "$insert_id": "i3"},
-        {"event_type": "opened", "user_id": None, "device_id": "tablet",
-         "event_time": "2024-01-03 10:00:00.000000", "$insert_id": "i4"},  # between: ambiguous
+        {
+            "event_type": "invited",
+            "user_id": "alice",
+            "device_id": "tablet",
+            "event_time": "2024-01-01 10:00:00.000000",
+            "$insert_id": "i1",
+        },
+        {
+            "event_type": "pricing",
+            "user_id": "bob",
+            "device_id": "tablet",
+            "event_time": "2024-01-05 10:00:00.000000",
+            "$insert_id": "i2",
+        },
+        {
+            "event_type": "upgraded",
+            "user_id": "bob",
+            "device_id": "tablet",
+            "event_time": "2024-01-06 10:00:00.000000",
+            "$insert_id": "i3",
+        },
+        {
+            "event_type": "opened",
+            "user_id": None,
+            "device_id": "tablet",
+            "event_time": "2024-01-03 10:00:00.000000",
+            "$insert_id": "i4",
+        },  # between: ambiguous
     ]
     path = write_jsonl(tmp_path / "amplitude.jsonl", records)
     loaded = check_two_people(path, "amplitude", len(records))
@@ -464,26 +677,70 @@ def test_amplitude_users_sharing_a_device_stay_apart(tmp_path: Path) -> None:
 def test_mixpanel_users_sharing_a_device_stay_apart(tmp_path: Path) -> None:
     t0 = 1_704_103_200  # 2024-01-01T10:00:00Z
     records = [
-        {"event": "invited", "properties": {"distinct_id": "alice", "$user_id": "alice",
-                                            "$device_id": "d1", "time": t0, "$insert_id": "i1"}},
-        {"event": "pricing", "properties": {"distinct_id": "bob", "$user_id": "bob",
-                                            "$device_id": "d1", "time": t0 + 4 * DAY,
-                                            "$insert_id": "i2"}},
-        {"event": "upgraded", "properties": {"distinct_id": "bob", "$user_id": "bob",
-                                             "$device_id": "d1", "time": t0 + 5 * DAY,
-                                             "$insert_id": "i3"}},
+        {
+            "event": "invited",
+            "properties": {
+                "distinct_id": "alice",
+                "$user_id": "alice",
+                "$device_id": "d1",
+                "time": t0,
+                "$insert_id": "i1",
+            },
+        },
+        {
+            "event": "pricing",
+            "properties": {
+                "distinct_id": "bob",
+                "$user_id": "bob",
+                "$device_id": "d1",
+                "time": t0 + 4 * DAY,
+                "$insert_id": "i2",
+            },
+        },
+        {
+            "event": "upgraded",
+            "properties": {
+                "distinct_id": "bob",
+                "$user_id": "bob",
+                "$device_id": "d1",
+                "time": t0 + 5 * DAY,
+                "$insert_id": "i3",
+            },
+        },
         # $identify of both users from the same anonymous id: still two people
-        {"event": "$identify", "properties": {"distinct_id": "bob", "$anon_id": "anon-9",
-                                              "$identified_id": "bob", "time": t0 + 4 * DAY}},
-        {"event": "$identify", "properties": {"distinct_id": "alice", "$anon_id": "anon-9",
-                                              "$identified_id": "alice", "time": t0}},
-        {"event": "opened", "properties": {"distinct_id": "$device:d1", "$device_id": "d1",
-                                           "time": t0 + 6 * DAY, "$insert_id": "i4"}},  # bob's
+        {
+            "event": "$identify",
+            "properties": {
+                "distinct_id": "bob",
+                "$anon_id": "anon-9",
+                "$identified_id": "bob",
+                "time": t0 + 4 * DAY,
+            },
+        },
+        {
+            "event": "$identify",
+            "properties": {
+                "distinct_id": "alice",
+                "$anon_id": "anon-9",
+                "$identified_id": "alice",
+                "time": t0,
+            },
+        },
+        {
+            "event": "opened",
+            "properties": {
+                "distinct_id": "$device:d1",
+                "$device_id": "d1",
+                "time": t0 + 6 * DAY,
+                "$insert_id": "i4",
+            },
+        },  # bob's
     ]
     path = write_jsonl(tmp_path / "mixpanel.jsonl", records)
     loaded = check_two_people(path, "mixpanel", len(records))
     assert by_user(loaded.events) == {
-        "alice": ["invited"], "bob": ["pricing", "upgraded", "opened"]
+        "alice": ["invited"],
+        "bob": ["pricing", "upgraded", "opened"],
     }
 
 
@@ -572,12 +829,19 @@ def test_posthog_csv_duplicate_header_and_extra_cells_are_refused(tmp_path: Path
 
 
 def test_adapt_records_says_what_is_wrong_with_its_arguments() -> None:
-    record = {"type": "track", "event": "Export", "userId": "u1",
-              "timestamp": "2026-01-01T10:00:00Z"}
+    record = {
+        "type": "track",
+        "event": "Export",
+        "userId": "u1",
+        "timestamp": "2026-01-01T10:00:00Z",
+    }
     with pytest.raises(DataError, match="empty: no record to adapt"):
         adapt_records([], "segment")
-    with pytest.raises(UsageError, match=r"unknown export format 'Segment' \(did you mean "
-                                         r"'segment'\?\): expected one of segment, mixpanel"):
+    with pytest.raises(
+        UsageError,
+        match=r"unknown export format 'Segment' \(did you mean "
+        r"'segment'\?\): expected one of segment, mixpanel",
+    ):
         adapt_records([record], "Segment")
     with pytest.raises(DataError, match=r"record 0 is not a JSON object .* but int: 1"):
         adapt_records([1, 2], "segment")

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.definitions import FeatureDefinitions
-from features.frames import build_features
+from pql.features.definitions import FeatureDefinitions
+from pql.features.frames import build_features
 from tests.conftest import small_spec
 
 SIGNUP = "2026-01-05 09:00"

@@ -12,15 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.errors import DataError
-from features.ingest import (
+from pql.errors import DataError
+from pql.features.ingest import (
     DATAFRAME_SOURCE,
     LoadedEvents,
     load_events,
     load_trials,
     read_table,
 )
-from features.spec import Spec, parse_spec
+from pql.features.spec import Spec, parse_spec
 
 SPARKIFY = Path(__file__).resolve().parents[3] / "shared/data/sparkify-eventsim/events.jsonl.gz"
 

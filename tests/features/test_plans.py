@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from features.errors import SpecError
-from features.pipeline import load_dataset, training_features
-from features.quality import BEFORE_SIGNUP, PAYING_AT_START
-from features.spec import load_spec, parse_spec
+from pql.errors import SpecError
+from pql.features.pipeline import load_dataset, training_features
+from pql.features.quality import BEFORE_SIGNUP, PAYING_AT_START
+from pql.features.spec import load_spec, parse_spec
 
 # u1: free -> paid (converts), u2: paid from the start (not a trial), u3: free -> paid ->
 # free -> paid (flips; converts once), u4: free only; one logged-out event; one event
@@ -84,8 +84,9 @@ def test_plan_conversion_and_paying_users(spec_path: Path) -> None:
     assert quality.unusable["missing user id"] == 1
     for reason in ("missing user id", BEFORE_SIGNUP, f"user_id {PAYING_AT_START}"):
         assert reason in quality.explanations
-    assert any("back and forth" in w and "u3: free -> paid -> free -> paid" in w
-               for w in quality.warnings)
+    assert any(
+        "back and forth" in w and "u3: free -> paid -> free -> paid" in w for w in quality.warnings
+    )
 
 
 def test_conversion_event_and_plan_take_the_earlier(spec_path: Path) -> None:
@@ -144,8 +145,9 @@ def test_paid_plans_matching_no_plan_value_are_warned_about(spec_path: Path) -> 
 
 
 def test_a_plan_value_differing_only_in_case_is_pointed_out(spec_path: Path) -> None:
-    (spec_path.parent / "events.csv").write_text(CSV.replace("u1,listen,2026-01-04T11:00:00Z,paid",
-                                                             "u1,listen,2026-01-04T11:00:00Z,Paid"))
+    (spec_path.parent / "events.csv").write_text(
+        CSV.replace("u1,listen,2026-01-04T11:00:00Z,paid", "u1,listen,2026-01-04T11:00:00Z,Paid")
+    )
     quality = load_dataset(load_spec(spec_path)).quality
     assert quality.conversions == 1  # u1's "Paid" is not "paid": compared exactly
     [warning] = [w for w in quality.warnings if "only in case" in w]

@@ -7,10 +7,10 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.compute import feature_matrix
-from features.definitions import FeatureDefinitions
-from features.frames import build_features, encode_events, encode_rows, epoch_ms
-from features.live import entity_features
+from pql.features.compute import feature_matrix
+from pql.features.definitions import FeatureDefinitions
+from pql.features.frames import build_features, encode_events, encode_rows, epoch_ms
+from pql.features.live import entity_features
 from tests.conftest import EVENT_NAMES, random_log, small_spec
 
 DEFINITIONS = FeatureDefinitions.from_spec(small_spec())

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from features.errors import SpecError
-from features.rules import RuleError, parse_rule
-from features.spec import parse_spec
+from pql.errors import SpecError
+from pql.features.rules import RuleError, parse_rule
+from pql.features.spec import parse_spec
 from tests.conftest import small_spec
 
 COLUMNS = {

@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from features.spec import parse_spec
-from features.spec_rules import SpecLayoutError, rules_written, with_rules
+from pql.features.spec import parse_spec
+from pql.features.spec_rules import SpecLayoutError, rules_written, with_rules
 from tests.conftest import planted_spec
 
 RULES = [{"name": "trigger_1", "when": "magic_count >= 3", "reason": "magic 3+ times"}]

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.timestamps import FORMATS, parse_timestamps
+from pql.features.timestamps import FORMATS, parse_timestamps
 
 
 def utc(text: str) -> pd.Timestamp:

@@ -136,7 +136,7 @@ def test_bad_as_of_and_output_suffix(project, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_score_writes_one_row_per_entity(trained, tmp_path, monkeypatch, capsys):
-    from training.tracking import log_and_register, open_tracking
+    from pql.training.tracking import log_and_register, open_tracking
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -196,16 +196,25 @@ def test_triggers_writes_reports_and_rules_that_score(planted_project, monkeypat
     assert "later, held out" in text
     stats = pd.read_csv(out / "triggers.csv")
     assert {"rate_at_or_above_low", "rate_below_high", "lift", "coverage"} <= set(stats.columns)
-    assert "nearly everybody" in pd.read_csv(out / "actions.csv").set_index("action").loc[
-        "login", "flags"
-    ]
+    assert (
+        "nearly everybody"
+        in pd.read_csv(out / "actions.csv").set_index("action").loc["login", "flags"]
+    )
     assert "## Proposed rule-based PQL" in (out / "triggers.md").read_text()
     written = spec.read_text()
     assert written.startswith("# planted product") and "magic_count >= 3" in written
     leads = planted_project / "leads.csv"
     code, text = run(
-        ["score", "--spec", str(spec), "--rules", "--as-of", "2026-03-01T00:00:00Z",
-         "--out", str(leads)],
+        [
+            "score",
+            "--spec",
+            str(spec),
+            "--rules",
+            "--as-of",
+            "2026-03-01T00:00:00Z",
+            "--out",
+            str(leads),
+        ],
         monkeypatch,
         capsys,
     )
@@ -235,13 +244,28 @@ def test_triggers_refuses_to_write_rules_it_cannot_support(planted_project, monk
 
 def test_vendor_export_validates_and_bad_export_exits_3(tmp_path, monkeypatch, capsys):
     records = [
-        {"type": "track", "event": "invite", "anonymousId": "a1", "messageId": "m1",
-         "timestamp": "2026-03-01T10:00:00Z"},
+        {
+            "type": "track",
+            "event": "invite",
+            "anonymousId": "a1",
+            "messageId": "m1",
+            "timestamp": "2026-03-01T10:00:00Z",
+        },
         {"type": "identify", "userId": "u1", "anonymousId": "a1", "messageId": "m2"},
-        {"type": "track", "event": "paid", "userId": "u1", "messageId": "m3",
-         "timestamp": "2026-03-02T10:00:00Z"},
-        {"type": "track", "event": "paid", "userId": "u1", "messageId": "m3",
-         "timestamp": "2026-03-02T10:00:00Z"},
+        {
+            "type": "track",
+            "event": "paid",
+            "userId": "u1",
+            "messageId": "m3",
+            "timestamp": "2026-03-02T10:00:00Z",
+        },
+        {
+            "type": "track",
+            "event": "paid",
+            "userId": "u1",
+            "messageId": "m3",
+            "timestamp": "2026-03-02T10:00:00Z",
+        },
     ]
     export = tmp_path / "segment.jsonl"
     export.write_text("".join(json.dumps(r) + "\n" for r in records))

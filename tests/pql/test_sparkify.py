@@ -73,9 +73,9 @@ def test_validate_figures_match_hand_counts(monkeypatch, capsys) -> None:
     assert report["users"] == counts["users"]
     assert report["entities"] == counts["trials"]
     assert report["conversions"] == counts["conversions"]
-    assert report["plans"]["already paying when first seen (not a trial)"] == counts[
-        "paying_at_start"
-    ]
+    assert (
+        report["plans"]["already paying when first seen (not a trial)"] == counts["paying_at_start"]
+    )
     assert report["plans"]["plan changed back and forth (2+ changes)"] == counts["flips"]
     assert "logged-out" in report["explanations"]["missing user id"]
     code, text = run(["validate", "--spec", str(SPEC)], monkeypatch, capsys)
@@ -98,9 +98,7 @@ def test_train_refuses_and_the_rule_path_still_scores(
     assert "no rule is proposed" in out and (folder / "triggers.md").is_file()
 
     leads_file = mlflow_store / "leads.csv"
-    code, out = run(
-        ["score", "--spec", str(SPEC), "--out", str(leads_file)], monkeypatch, capsys
-    )
+    code, out = run(["score", "--spec", str(SPEC), "--out", str(leads_file)], monkeypatch, capsys)
     assert code == 6 and "no champion model for 'sparkify'" in out and "--rules" in out
 
     args = ["score", "--spec", str(SPEC), "--rules", "--as-of", "2018-11-20T00:00:00Z"]

@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.frames import epoch_ms
-from features.pipeline import live_features
-from serving.batch import LEAD_COLUMNS, score_dataset
-from serving.entity import EntityScorer, InvalidInput
-from serving.scoring import Scorer
+from pql.errors import InvalidInput
+from pql.features.frames import epoch_ms
+from pql.features.pipeline import live_features
+from pql.serving.batch import LEAD_COLUMNS, score_dataset
+from pql.serving.entity import EntityScorer
+from pql.serving.scoring import Scorer
 
 pytestmark = pytest.mark.slow
 
@@ -135,7 +136,7 @@ def test_feature_dict_validation(scorer) -> None:
 
 @pytest.mark.parametrize("value", ["-2026-01-01", "1e308", "99999999999999999999", 2.05e16, -5])
 def test_times_outside_the_calendar_are_invalid_input(value) -> None:
-    from serving.entity import to_epoch_ms
+    from pql.serving.entity import to_epoch_ms
 
     with pytest.raises(InvalidInput, match=r"outside 1970\.\.9999"):
         to_epoch_ms(value, "events[0].timestamp")

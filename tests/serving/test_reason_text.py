@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.reasons import singular
+from pql.serving.reasons import singular
 
 
 @pytest.mark.parametrize(
@@ -35,8 +35,8 @@ def test_one_takes_the_singular(text: str, expected: str) -> None:
     ],
 )
 def test_comparison_with_trial_users_stays_within_what_is_known(value, expected) -> None:
-    from features.definitions import FeatureDefinitions
-    from serving.reasons import ReasonWriter
+    from pql.features.definitions import FeatureDefinitions
+    from pql.serving.reasons import ReasonWriter
     from tests.conftest import small_spec
 
     spec = small_spec()

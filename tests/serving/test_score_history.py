@@ -10,9 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from features.errors import DataError
-from serving.score_history import (
-    HISTORY_ENV,
+from pql.errors import DataError
+from pql.serving.score_history import (
     METADATA_KEY,
     history_folder,
     list_runs,
@@ -65,9 +64,9 @@ def test_runs_round_trip_oldest_first(tmp_path: Path) -> None:
 
 
 def test_folder_from_option_env_or_default(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.delenv(HISTORY_ENV, raising=False)
+    monkeypatch.delenv("PQL_SCORE_HISTORY", raising=False)
     assert history_folder("acme") == Path("pql-scores") / "acme"
-    monkeypatch.setenv(HISTORY_ENV, str(tmp_path))
+    monkeypatch.setenv("PQL_SCORE_HISTORY", str(tmp_path))
     assert history_folder("acme") == tmp_path / "acme"
     assert history_folder("acme", tmp_path / "x") == tmp_path / "x" / "acme"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from serving.bundle import ModelBundle
-from serving.scoring import Scorer
+from pql.serving.bundle import ModelBundle
+from pql.serving.scoring import Scorer
 
 pytestmark = pytest.mark.slow
 

@@ -27,10 +27,10 @@ import httpx
 import pandas as pd
 import pytest
 
-from features.frames import epoch_ms
-from serving.entity import EntityScorer
-from serving.http_models import MAX_BATCH_ITEMS, MAX_BODY_BYTES, MAX_EVENTS_PER_ENTITY
-from serving.scoring import Scorer
+from pql.features.frames import epoch_ms
+from pql.serving.entity import EntityScorer
+from pql.serving.http_models import MAX_BATCH_ITEMS, MAX_BODY_BYTES, MAX_EVENTS_PER_ENTITY
+from pql.serving.scoring import Scorer
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-token-0123456789"
@@ -122,7 +122,7 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 def register(trained, tmp: Path):
     """Log and register the trained model in the sqlite store in `tmp` (real MLflow)."""
-    from training.tracking import log_and_register, open_tracking
+    from pql.training.tracking import log_and_register, open_tracking
 
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(tmp)  # MLflow puts artifacts under the working folder
@@ -539,7 +539,8 @@ def test_bentoml_build_packs_the_champion(registry, trained, entity, local) -> N
 
 
 def test_error_shapes_and_uri_display() -> None:
-    from serving.service import _field_path, _shape_400, shown_uri
+    from pql.serving.http_gate import _field_path, _shape_400
+    from pql.serving.registry import shown_uri
 
     assert _field_path(["items", 3, "events", 0, "timestamp"]) == "items[3].events[0].timestamp"
     assert _field_path([]) == "body"
@@ -557,21 +558,24 @@ def test_error_shapes_and_uri_display() -> None:
 
 
 def test_missing_store_is_reported_not_created(tmp_path, monkeypatch) -> None:
-    from features.errors import PqlError
-    from serving.service import pin_version, registry_uri
+    from pql.errors import ExitCode, ModelLoadError
+    from pql.serving.registry import pin_version, registry_uri
+    from pql.settings import Settings
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'absent.db'}")
-    monkeypatch.delenv("PQL_MODEL_NAME", raising=False)
-    monkeypatch.delenv("PQL_MODEL_URI", raising=False)
-    with pytest.raises(PqlError, match="no MLflow store"):
-        registry_uri()
-    with pytest.raises(PqlError, match="no MLflow store"):
-        pin_version("models:/pql-simulated@champion")
+    store = f"sqlite:///{tmp_path / 'absent.db'}"
+    with pytest.raises(ModelLoadError, match="no MLflow store") as refused:
+        registry_uri(Settings(tracking_uri=store))
+    assert refused.value.exit_code == ExitCode.MODEL_STORE
+    with pytest.raises(ModelLoadError, match="no MLflow store"):
+        pin_version("models:/pql-simulated@champion", store)
     assert not (tmp_path / "absent.db").exists()
 
 
 def test_model_choice_from_the_environment(monkeypatch) -> None:
-    from serving.service import configured_uri
+    from pql.settings import Settings
+
+    def configured_uri() -> str | None:
+        return Settings.from_env().configured_model_uri
 
     for name in ("PQL_MODEL_URI", "PQL_MODEL_NAME", "PQL_MODEL_ALIAS"):
         monkeypatch.delenv(name, raising=False)
@@ -587,7 +591,7 @@ def test_model_choice_from_the_environment(monkeypatch) -> None:
 def test_request_models_are_strict() -> None:
     from pydantic import ValidationError
 
-    from serving.http_models import BatchRequest, ScoreRequest
+    from pql.serving.http_models import BatchRequest, ScoreRequest
 
     raw = b'{"entity_id": "u", "events": [{"event": "a", "timestamp": 17e8, "session_id": 3}]}'
     assert ScoreRequest.model_validate_json(raw).events[0]["timestamp"] == 1.7e9

@@ -36,7 +36,7 @@ CONFIG = {"checks": {"negative_data_rejection": {"expected-statuses": [400, 401,
 def api_schema(trained, tmp_path_factory) -> Iterator[schemathesis.BaseSchema]:
     tmp = tmp_path_factory.mktemp("schema-registry")
     register(trained, tmp)
-    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:PqlService"]
+    command = [sys.executable, "-m", "bentoml", "serve", "pql.serving.service:PqlService"]
     server = Server([*command, "--host", "127.0.0.1"], server_env(tmp)).start()
     try:
         config = schemathesis.Config.from_dict(CONFIG)

@@ -10,15 +10,15 @@ import pytest
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
-from features.definitions import ActionDefinition, FeatureDefinitions
-from features.spec import Monotone
-from tests.conftest import small_spec
-from training.baselines import (
+from pql.features.definitions import ActionDefinition, FeatureDefinitions
+from pql.features.spec import Monotone
+from pql.training.baselines import (
     LogisticBaseline,
     PointsScore,
     SingleThresholdRule,
     _monotone_rates,
 )
+from tests.conftest import small_spec
 
 
 def _definitions(with_negative: bool = False) -> FeatureDefinitions:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from training.drift import band, bin_proportions, psi, psi_against, reference_bins
+from pql.training.drift import band, bin_proportions, psi, psi_against, reference_bins
 
 
 def test_psi_matches_hand_computation() -> None:

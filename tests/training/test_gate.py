@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from training.gate import decide
+from pql.training.gate import decide
 
 GOOD = {
     "test_roc_auc": 0.85,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.errors import PqlError
-from training.labels import label_rows
-from training.split import assign_splits
+from pql.errors import PqlError
+from pql.training.labels import label_rows
+from pql.training.split import assign_splits
 
 T = pd.Timestamp
 
@@ -50,9 +50,10 @@ def test_split_by_entity_and_signup_time() -> None:
     assert (per_entity == 1).all()  # one entity never sits on both sides
     last_train = rows.loc[split == "train", "signup_at"].max()
     assert rows.loc[split == "validation", "signup_at"].min() > last_train
-    assert rows.loc[split == "test", "signup_at"].min() > rows.loc[
-        split == "validation", "signup_at"
-    ].max()
+    assert (
+        rows.loc[split == "test", "signup_at"].min()
+        > rows.loc[split == "validation", "signup_at"].max()
+    )
     assert (split == "test").sum() == 20
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.metrics import (
+from pql.training.metrics import (
     METRIC_KEYS,
     calibration_curve,
     evaluate,

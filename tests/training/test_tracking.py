@@ -8,9 +8,10 @@ import mlflow
 import numpy as np
 import pytest
 
-from serving.registry import load_model
-from serving.scoring import Scorer
-from training.tracking import TrackingError, log_and_register, open_tracking, promote
+from pql.errors import TrackingError
+from pql.serving.registry import load_model
+from pql.serving.scoring import Scorer
+from pql.training.tracking import log_and_register, open_tracking, promote
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.pipeline import Dataset
-from serving.scoring import Scorer
-from training.train import TrainingDataError, train_model
+from pql.errors import TrainingDataError
+from pql.features.pipeline import Dataset
+from pql.serving.scoring import Scorer
+from pql.training.train import train_model
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,85 @@
+"""The CLI toolkit every `pql` sub-command shares: the console, common options, time
+arguments, output checks and the progress bar.
+
+It lives in the kernel so that features, training and serving each mount their own
+commands without importing one another's command modules.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pql.errors import DataError, UsageError
+
+# Piped output (CI logs, files) gets a readable width instead of the 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 120)
+SpecOption = Annotated[Path, typer.Option("--spec", help="The product spec (pql.yaml).")]
+
+
+def parse_as_of(value: str | None) -> pd.Timestamp:
+    """'now', an ISO time with a zone, or a naive ISO time taken as UTC."""
+    if value is None or value.strip().lower() == "now":
+        return pd.Timestamp.now(tz="UTC")
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise UsageError(
+            f"--as-of: cannot read {value!r} as a time; use ISO 8601 such as 2026-03-01T00:00:00Z"
+        ) from None
+    if pd.isna(stamp):
+        raise UsageError(f"--as-of: {value!r} is not a time")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def check_writable(target: Path, *, folder: bool = False) -> None:
+    """Fail before the work, not after it: the output's folder exists (or is created)
+    and can be written to. `folder` says `target` is itself the output folder."""
+    directory = target if folder else target.parent
+    if not folder and target.is_dir():
+        raise DataError(f"{target}: is a folder; give a file name for this output")
+    if folder and target.exists() and not target.is_dir():
+        raise DataError(f"{target}: is a file; give a folder for this output")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(
+            f"{target}: cannot create the output folder {directory} ({exc.strerror})"
+        ) from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise DataError(f"{target}: the output folder {directory} is not writable")
+
+
+def check_output(out: Path) -> None:
+    """Fail before the work, not after it: .parquet or .csv only, in a writable folder."""
+    if out.suffix.lower() not in {".parquet", ".csv"}:
+        raise DataError(f"{out}: output must end in .parquet or .csv")
+    check_writable(out)
+
+
+def write_frame(frame: pd.DataFrame, out: Path) -> None:
+    check_output(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False)
+
+
+def progress_bar(label: str) -> Progress:
+    """The one progress bar style of every long-running command."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
