@@ -388,7 +388,11 @@ def compute_features(
         out[f"{prefix}_active_days"] = _distinct_days(group, bounds.lo, bounds.hi)
         out[f"{prefix}_hours_to_first"] = first
         out[f"{prefix}_hours_since_last"] = last
-        if action.property_feature is not None:
+        if (
+            action.property_feature is not None
+            and action.property_column is not None
+            and action.aggregate is not None
+        ):
             values = log.properties.get(action.property_column)
             if values is None:
                 values = np.full(len(log.entity), np.nan)

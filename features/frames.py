@@ -28,7 +28,7 @@ def epoch_ms(values: pd.Series | pd.Index) -> np.ndarray:
 def _codes(values: pd.Series, index: pd.Index, dtype: type = np.int32) -> np.ndarray:
     """Position of each value in `index` (-1 when absent), cheap for categoricals."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        lookup = np.append(index.get_indexer(values.cat.categories), -1).astype(dtype)
+        lookup: np.ndarray = np.append(index.get_indexer(values.cat.categories), -1).astype(dtype)
         return lookup[values.cat.codes.to_numpy()]
     return index.get_indexer(values.astype(object)).astype(dtype)
 

@@ -75,7 +75,7 @@ _SUFFIX_FORMATS = {
     ".json": "jsonl",
     ".ndjson": "jsonl",
 }
-_COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open}
+_COMPRESSIONS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open}
 # What reading a damaged or inaccessible file raises, besides the parsers' own errors.
 _UNREADABLE = (OSError, EOFError, zlib.error, pa.ArrowException)
 _EXAMPLES = 3  # example values quoted in a warning

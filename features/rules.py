@@ -50,7 +50,7 @@ def _number(node: ast.expr, expression: str) -> float:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         return -_number(node.operand, expression)
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return float(node.value)
+        return float(node.value)  # type: ignore[arg-type]  # int or float, checked above
     raise RuleError(f"{expression!r}: expected a number at column {node.col_offset + 1}")
 
 
@@ -60,7 +60,7 @@ def _operand(node: ast.expr, expression: str, names: set[str]) -> Evaluator:
         name = node.id
         return lambda columns: np.asarray(columns[name], dtype=np.float64)
     value = _number(node, expression)
-    return lambda columns: np.float64(value)
+    return lambda columns: np.asarray(value, dtype=np.float64)
 
 
 def _compile(node: ast.expr, expression: str, names: set[str]) -> Evaluator:
@@ -89,10 +89,11 @@ def _compile(node: ast.expr, expression: str, names: set[str]) -> Evaluator:
             ops.append(_COMPARISONS[type(op)])
 
         def compare(columns: Mapping[str, np.ndarray]) -> np.ndarray:
-            result = None
+            result: np.ndarray | None = None
             for position, op in enumerate(ops):
                 step = op(operands[position](columns), operands[position + 1](columns))
                 result = step if result is None else np.logical_and(result, step)
+            assert result is not None  # a comparison has at least one operator
             return result
 
         return compare

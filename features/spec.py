@@ -345,7 +345,7 @@ def parse_spec(raw: Any, *, source: str = "<spec>", base_dir: Path | None = None
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
-        problems = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
+        problems = "\n".join(f"  - {_describe(dict(e))}" for e in exc.errors())
         raise SpecError(f"{source}: invalid spec\n{problems}") from None
     _check_rules(spec, source)
     return _resolve_paths(spec, base_dir) if base_dir is not None else spec

@@ -28,6 +28,7 @@ import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -205,7 +206,7 @@ def _parse_numbers(values: np.ndarray, valid: np.ndarray | None = None) -> _Pars
     return ns, np.where(valid, EPOCH_S + unit, UNPARSEABLE).astype(np.uint8)
 
 
-def _int_epochs(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _int_epochs(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, Any]:
     valid = valid & (values != NAT)  # the one int64 whose magnitude does not fit
     magnitude = np.abs(np.where(valid, values, 0))
     unit = _units(magnitude, valid)
@@ -214,7 +215,7 @@ def _int_epochs(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.n
     return np.where(valid, values * per, NAT), unit
 
 
-def _float_epochs(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _float_epochs(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, Any]:
     valid = valid & np.isfinite(values)
     magnitude = np.abs(np.where(valid, values, 0.0))
     unit = _units(magnitude, valid)
@@ -307,8 +308,11 @@ def _parse_strings(array: pa.ChunkedArray | pa.Array) -> _Parsed:
 
 def _string_steps(text: pa.ChunkedArray | pa.Array) -> list[tuple[str, _StringParser]]:
     """Regex + parser per shape; the first value's shape goes first (one pass if uniform)."""
-    numeric = [(_INT_RE, _parse_int_strings), (_FLOAT_RE, _parse_float_strings)]
-    iso = [
+    numeric: list[tuple[str, _StringParser]] = [
+        (_INT_RE, _parse_int_strings),
+        (_FLOAT_RE, _parse_float_strings),
+    ]
+    iso: list[tuple[str, _StringParser]] = [
         (_ISO_ZONED_RE, partial(_parse_castable, target=pa.timestamp("ns", "UTC"), code=ISO_ZONE)),
         (_ISO_NAIVE_RE, partial(_parse_castable, target=pa.timestamp("ns"), code=ISO_NAIVE)),
     ]

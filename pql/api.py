@@ -52,10 +52,10 @@ def load_dataset(
     `strict=False` returns a dataset even when the report is fatal, to inspect it.
     """
     from pql.features.pipeline import load_dataset as _load_dataset
+    from pql.features.spec import Spec
 
-    if not hasattr(spec, "product"):
-        spec = load_spec(spec)  # type: ignore[arg-type]
-    return _load_dataset(spec, events=events, strict=strict)  # type: ignore[arg-type]
+    checked = spec if isinstance(spec, Spec) else load_spec(spec)
+    return _load_dataset(checked, events=events, strict=strict)
 
 
 def build_features(dataset: Dataset, as_of: str | pd.Timestamp | None = None) -> pd.DataFrame:

@@ -76,7 +76,7 @@ def serve_command(
 
     from pql.serving.service import PqlService
 
-    PqlService.config["workers"] = workers
+    PqlService.config["workers"] = workers  # type: ignore[attr-defined]  # a bentoml Service
     token = "on" if settings.api_token else "off"
     console.print(
         f"Serving {uri} from {shown_uri(settings.tracking_uri)} on http://{host}:{port} "

@@ -146,7 +146,7 @@ class HttpGate:
         await self.app(scope, receive, _ErrorShaper(send))
 
     def _authorized(self, header: bytes | None) -> bool:
-        if header is None:
+        if header is None or self.token is None:
             return False
         scheme, _, credentials = header.partition(b" ")
         # compare_digest runs in time independent of where the tokens differ

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from pql.serving.bundle import ModelBundle
 from pql.serving.scoring import Scorer
@@ -19,7 +19,7 @@ from pql.serving.scoring import Scorer
 BUNDLE_ARTIFACT = "bundle"
 
 
-class PqlModel(mlflow.pyfunc.PythonModel):
+class PqlModel(PythonModel):
     def load_context(self, context: Any) -> None:
         self.scorer = Scorer(ModelBundle.load(context.artifacts[BUNDLE_ARTIFACT]))
 

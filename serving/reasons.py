@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,10 +155,10 @@ class ReasonWriter:
             return ""
         below = np.searchsorted(np.asarray(percentiles), value, side="left") - 1
         # above every training value is still "more than 95%": never "more than 100%"
-        share = min(int(max(below, 0) // 5 * 5), MAX_PERCENT_CONTEXT)
+        share = min(int(max(int(below), 0) // 5 * 5), MAX_PERCENT_CONTEXT)
         return f" - more than {share}% of trial users" if share >= TOP_PERCENT_CONTEXT else ""
 
-    def _people(self, template: str, fields: dict[str, object]) -> str:
+    def _people(self, template: str, fields: Mapping[str, object]) -> str:
         """Accounts: name how many members are behind an action ("3 of 5 members")."""
         if not self.definitions.account_level or "{users" in template:
             return ""

@@ -63,10 +63,14 @@ def load_packed_model(tag: str = PACKED_ALIAS) -> ServedModel:
         bundle=ModelBundle.load(folder / bundle_path),
         uri=str(stored.tag),
         source="bento",
-        name=info.get("registered_name"),
-        version=info.get("registered_version"),
-        run_id=info.get("run_id"),
+        name=_text_or_none(info.get("registered_name")),
+        version=_text_or_none(info.get("registered_version")),
+        run_id=_text_or_none(info.get("run_id")),
     )
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def pack_champion(settings: Settings) -> bentoml.Model:

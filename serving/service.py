@@ -85,8 +85,8 @@ class ChampionModel(bentoml.models.BentoModel):
 
         return BentoModelInfo.from_bento_model(pack_champion(SETTINGS), alias or PACKED_ALIAS)
 
-    def resolve(self, base_path: Any = None) -> ModelSource:  # type: ignore[override]
-        if SETTINGS.model_uri or PqlService.bento is None:
+    def resolve(self, base_path: Any = None) -> ModelSource:
+        if SETTINGS.model_uri or PqlService.bento is None:  # type: ignore[attr-defined]
             return ModelSource("registry", SETTINGS, SETTINGS.configured_model_uri)
         return ModelSource("bento", SETTINGS)
 
@@ -186,7 +186,7 @@ class PqlService:
             entity_id=result.entity_id,
             probability=result.probability,
             score=result.score,
-            tier=result.tier,
+            tier=result.tier,  # type: ignore[arg-type]  # a bundle's tiers are hot/warm/cold
             is_pql=result.is_pql,
             model_version=self.version,
             as_of=result.as_of,
@@ -263,4 +263,7 @@ class PqlService:
         return self.info
 
 
-PqlService.add_asgi_middleware(HttpGate, service=PqlService, token=SETTINGS.api_token)
+# @bentoml.service returns a Service object; its typing still says the class
+PqlService.add_asgi_middleware(  # type: ignore[attr-defined]
+    HttpGate, service=PqlService, token=SETTINGS.api_token
+)

@@ -200,7 +200,7 @@ class SingleThresholdRule(BaseEstimator):
 
     def score_samples(self, X: pd.DataFrame) -> np.ndarray:
         """1.0 where the rule holds, else 0.0."""
-        if self.rule_ is None:
+        if self.rule_ is None or self.feature_ is None:
             return np.zeros(len(X))
         values = _frame(X, [self.feature_])[self.feature_].to_numpy()
         return self.rule_.flags(values).astype(np.float64)

@@ -53,5 +53,5 @@ def choose_calibrator(raw: np.ndarray, y: np.ndarray, seed: int = 0) -> Calibrat
         for train_idx, test_idx in folds.split(raw, y):
             predicted[test_idx] = fit(raw[train_idx], y[train_idx])(raw[test_idx])
         losses[name] = float(log_loss(y, np.clip(predicted, EPSILON, 1 - EPSILON)))
-    best = min(losses, key=losses.get)
+    best = min(losses, key=lambda name: losses[name])
     return CalibrationChoice(calibrator=FITTERS[best](raw, y), cv_log_loss=losses)

@@ -76,4 +76,6 @@ def fit_booster(
 
 def raw_scores(booster: lgb.Booster, features: pd.DataFrame) -> np.ndarray:
     """Log-odds at the best iteration (calibration and reasons work in this space)."""
-    return booster.predict(features, raw_score=True, num_iteration=booster.best_iteration)
+    return np.asarray(
+        booster.predict(features, raw_score=True, num_iteration=booster.best_iteration)
+    )

@@ -255,12 +255,12 @@ def promote(client: MlflowClient, name: str, version: str | None, force: bool) -
     if force:
         decision = GateDecision(True, [f"forced by hand (pql promote --force) to v{target}"])
     else:
-        run = client.get_run(model_version.run_id)
+        run = client.get_run(str(model_version.run_id))
         metrics = dict(run.data.metrics)
         metrics.setdefault("no_signal", 0.0)
         try:
             current = client.get_model_version_by_alias(name, CHAMPION)
-            current_run = client.get_run(current.run_id)
+            current_run = client.get_run(str(current.run_id))
             current_pr = current_run.data.metrics.get("test_pr_auc")
             decision = decide(metrics, str(current.version), current_pr)
             decision.reasons.append(

@@ -11,6 +11,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -107,7 +108,7 @@ def _thresholds(spec, validation_probability: np.ndarray) -> Tiers:
 
 def _baselines(definitions, spec, train, validation, test, names, seed):
     """Each baseline fitted on train, its PQL cut set on validation like the model's."""
-    models = {
+    models: dict[str, Any] = {
         "rule": SingleThresholdRule(definitions),
         "points": PointsScore(definitions),
         "logistic": LogisticBaseline(seed=seed),

@@ -24,7 +24,8 @@ DEVICE_PREFIX = "$device:"
 
 
 def parse(record: dict[str, Any]) -> Parsed:
-    properties = record.get("properties") if isinstance(record.get("properties"), dict) else {}
+    given = record.get("properties")
+    properties: dict[str, Any] = given if isinstance(given, dict) else {}
     event = text_id(record.get("event"))
     distinct = text_id(properties.get("distinct_id"))
     user = text_id(properties.get("$user_id"))

@@ -16,14 +16,14 @@ import io
 import json
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from pql.errors import DataError
 from pql.features.jsonlines import TOO_DEEP, JsonLineError, json_line_objects
 
-_COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open}
+_COMPRESSIONS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open}
 _UNREADABLE = (OSError, EOFError, zlib.error)
 # PostHog's properties cell holds a whole JSON object: csv's default 128 KiB per field
 # is far below what real events carry, so the reader allows up to 1 GiB per field.
@@ -97,8 +97,8 @@ def _json_records(path: Path, where: str, encoding: str) -> Iterator[dict[str, A
                     f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
                 ) from None
             except RecursionError:
-                line = _deep_line(path, encoding)
-                raise DataError(f"{where}: the JSON array {TOO_DEEP}, at line {line}") from None
+                deep = _deep_line(path, encoding)
+                raise DataError(f"{where}: the JSON array {TOO_DEEP}, at line {deep}") from None
         for position, value in enumerate(values):
             if not isinstance(value, dict):
                 raise DataError(f"{where}: item {position} of the JSON array is not an object")

@@ -38,7 +38,8 @@ def parse(record: dict[str, Any]) -> Parsed:
         if kind == "group":
             parsed.memberships.append((user or anonymous, text_id(record.get("groupId"))))
         return parsed
-    context = record.get("context") if isinstance(record.get("context"), dict) else {}
+    given = record.get("context")
+    context: dict[str, Any] = given if isinstance(given, dict) else {}
     message = text_id(record.get("messageId"))
     return Parsed(
         event=_name(record, kind) if kind in ("track", "page", "screen") else None,

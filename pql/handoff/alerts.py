@@ -142,7 +142,8 @@ def _iso(value: object) -> str | None:
 def _number(value: object) -> float | int | None:
     if value is None or pd.isna(value):
         return None
-    return value.item() if hasattr(value, "item") else value
+    number = value.item() if hasattr(value, "item") else value
+    return number if isinstance(number, int | float) else float(number)  # type: ignore[arg-type]
 
 
 def _string(value: object) -> str | None:
@@ -189,7 +190,9 @@ def slack_payload(event: dict[str, object]) -> dict[str, object]:
         f"New PQL in {_slack_escape(str(event['product']))}: {who}{where}, "
         f"score {event['score']}, tier {event['tier']}"
     )
-    why = "\n".join(f"• {_slack_escape(str(r))}" for r in event["reasons"]) or "• (no reason)"
+    reasons = event["reasons"]
+    listed = reasons if isinstance(reasons, list) else []
+    why = "\n".join(f"• {_slack_escape(str(r))}" for r in listed) or "• (no reason)"
     holding = event.get("holding_back")
     lines = f"*Why*\n{why}"
     if holding:

@@ -86,11 +86,11 @@ def _tier_badge(tier: object) -> str:
 
 
 def _score_cell(score: object, probability: object, tier: object) -> str:
-    value = 0 if _is_missing(score) else int(score)
+    value = 0 if _is_missing(score) else int(score)  # type: ignore[call-overload]
     css = _text(tier) if _text(tier) in TIER_ORDER else "none"
     probability_text = ""
     if not _is_missing(probability):
-        probability_text = f'<span class="prob">p = {float(probability):.2f}</span>'
+        probability_text = f'<span class="prob">p = {float(probability):.2f}</span>'  # type: ignore[arg-type]
     return (
         f'<td class="score" data-sort="{value}">'
         f'<div class="bar" role="img" aria-label="score {value} of 100">'

@@ -321,7 +321,7 @@ def fallback_reference(dataset: Dataset, bundle: ModelBundle) -> dict[str, dict[
     )
     train = labeled[split == "train"]
     names = list(bundle.feature_names)
-    raw = bundle.booster.predict(train[names].to_numpy(np.float64), raw_score=True)
+    raw = np.asarray(bundle.booster.predict(train[names].to_numpy(np.float64), raw_score=True))
     return drift_reference(train, names, bundle.calibrator(raw))
 
 

@@ -703,7 +703,7 @@ def _decide(users: _Users, events: _Events, rng: np.random.Generator) -> _Decisi
         log1p_invites=before("teammate_invited"),
     )
     pays = rng.random(hazard.shape) < hazard
-    mid = pays.any(axis=1)
+    mid: np.ndarray = np.asarray(pays.any(axis=1))
     mid_day = np.argmax(pays, axis=1) + 1
     mid_at = users.date0_ms + mid_day * DAY_MS + (rng.random(n) * DAY_MS).astype(np.int64)
     end_pays = rng.random(n) < p
