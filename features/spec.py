@@ -146,6 +146,11 @@ class Action(_Strict):
     aggregate: Literal["sum", "max"] | None = None
     reason: str | None = None
     negative_reason: str | None = None
+    #: how the action reads once done, in the past tense ("uploaded a file"); the
+    #: default comes from the action's name
+    label: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    #: the sentence for an action not done yet ("Has not uploaded a file yet")
+    absent_reason: Annotated[str, Field(min_length=1, max_length=120)] | None = None
     monotone: Monotone | None = None
 
     @model_validator(mode="after")
@@ -160,9 +165,16 @@ class Action(_Strict):
         if template is None:
             return template
         try:
-            names = _placeholders(template)
+            parts = list(string.Formatter().parse(template))
         except ValueError as exc:
             raise ValueError(f"template {template!r} is malformed: {exc}") from None
+        for _, field_name, format_spec, conversion in parts:
+            if field_name is not None and (format_spec or conversion):
+                raise ValueError(
+                    f"template {template!r}: write placeholders as {{name}} only "
+                    "(no format specifications or conversions)"
+                )
+        names = {name for _, name, _, _ in parts if name}
         unknown = names - REASON_PLACEHOLDERS
         if unknown:
             raise ValueError(
@@ -170,6 +182,13 @@ class Action(_Strict):
                 f"allowed: {sorted(REASON_PLACEHOLDERS)}"
             )
         return template
+
+    @field_validator("label", "absent_reason")
+    @classmethod
+    def _plain_text(cls, text: str | None) -> str | None:
+        if text is not None and ("{" in text or "}" in text):
+            raise ValueError(f"{text!r}: plain words only (no {{placeholders}})")
+        return text
 
     def direction(self) -> Monotone:
         """The monotone constraint training applies to this action's count features."""

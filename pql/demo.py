@@ -19,7 +19,17 @@ TOP_LEADS = 10
 
 def _leads_table(leads, version: str) -> Table:
     table = Table(title=f"Hottest {len(leads)} leads (model v{version})", show_lines=True)
-    for column in ("user", "account", "p(convert)", "score", "tier", "why", "holding it back"):
+    columns = (
+        "user",
+        "account",
+        "p(convert)",
+        "score",
+        "tier",
+        "why",
+        "holding it back",
+        "context",
+    )
+    for column in columns:
         table.add_column(column)
     for lead in leads.itertuples():
         table.add_row(
@@ -30,6 +40,7 @@ def _leads_table(leads, version: str) -> Table:
             str(lead.tier),
             "\n".join(r for r in (lead.reason_1, lead.reason_2, lead.reason_3) if r),
             lead.negative_reason_1 or "",
+            str(lead.context).replace("; ", "\n"),
         )
     return table
 

@@ -34,6 +34,7 @@ LEAD_COLUMNS = (
     "reason_2",
     "reason_3",
     "negative_reason_1",
+    "context",
     "last_active_at",
     "model_version",
     "as_of",
@@ -58,10 +59,10 @@ class BatchScores:
 def _score_chunk(scorer: Scorer, features: np.ndarray) -> dict[str, object]:
     scores = scorer.predict(features)
     writer = scorer.writer
-    grouped = writer.grouped(scores.contributions[:, :-1])
-    positive, negative = writer.select(grouped, 3, 1)
-    positive_texts = writer.texts(features, grouped, positive, True)
-    negative_texts = writer.texts(features, grouped, negative, False)
+    contributions = scores.contributions[:, :-1]
+    positive, negative = writer.select(writer.grouped(contributions), 3, 1)
+    positive_texts = writer.texts(features, contributions, positive, True, 3)
+    negative_texts = writer.texts(features, contributions, negative, False, 1)
 
     def nth(texts: list[list[str]], n: int) -> list[str | None]:
         return [t[n] if len(t) > n else None for t in texts]
@@ -75,6 +76,7 @@ def _score_chunk(scorer: Scorer, features: np.ndarray) -> dict[str, object]:
         "reason_2": nth(positive_texts, 1),
         "reason_3": nth(positive_texts, 2),
         "negative_reason_1": nth(negative_texts, 0),
+        "context": ["; ".join(writer.context(row)) for row in features],
     }
 
 

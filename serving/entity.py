@@ -41,6 +41,7 @@ class EntityScore:
     model_version: str | None
     reasons: list[Reason]
     negative_reasons: list[Reason]
+    context: list[str]
     unknown_events: list[str] = field(default_factory=list)
 
 
@@ -184,6 +185,7 @@ class EntityScorer:
             model_version=self.model_version,
             reasons=positive,
             negative_reasons=negative,
+            context=self.scorer.writer.context(features.reshape(-1)),
             unknown_events=unknown,
         )
 

@@ -243,6 +243,9 @@ class ReasonOut(BaseModel):
     value: float | None = Field(description="The entity's own value the text talks about.")
     contribution: float = Field(description="Exact TreeSHAP contribution, in log-odds.")
     text: str = Field(description="Plain-language reason for a sales rep.")
+    measure: str | None = Field(
+        default=None, description="The feature whose value the text states."
+    )
 
 
 class ScoreResponse(BaseModel):
@@ -258,6 +261,9 @@ class ScoreResponse(BaseModel):
     reasons: list[ReasonOut] = Field(max_length=3, description="Why high, strongest first.")
     negative_reasons: list[ReasonOut] = Field(
         max_length=2, description="What holds it back, strongest first."
+    )
+    context: list[str] = Field(
+        description="Time facts beside the reasons (signed up, last active): not reasons."
     )
     unknown_events: list[str] = Field(
         description="Event names no action of the spec counts: ignored, listed so typos show."

@@ -1,23 +1,33 @@
-"""Plain-language reasons from exact TreeSHAP contributions.
+"""Plain-language reasons from exact TreeSHAP contributions, true of the entity's data.
 
 DESIGN section 4: LightGBM's `pred_contrib` gives each feature's exact contribution in
-log-odds. All features of one action sum into one reason (a sales rep thinks "invited
-teammates", not "invite_teammate_count_7d"), reasons are sorted by contribution, and
-the text is the action's template filled with the entity's own values, plus context
-from the training distribution ("more than 90% of trial users").
+log-odds. All features of one action sum into one reason group (a sales rep thinks
+"invited teammates", not "invite_teammate_count_7d") and the groups are ranked by
+contribution. The contribution decides *which* reasons rank; the entity's own values
+decide *what they say*:
+
+- the number in a text is the entity's value of the feature that carried the
+  contribution (the group's feature with the largest contribution in that direction);
+- direction words (up, down) come from the values, never from the contribution's sign;
+- where the model's direction and the plain reading of the data disagree (a positive
+  reason for an action never done, "activity down" as a reason for a high score), the
+  reason is left out and the next group takes its place, never inverted;
+- tenure and recency are context shown beside the reasons, not reasons.
+
+`pql.serving.reason_audit` checks every text against the features independently.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from pql.features.definitions import ACCOUNT_FEATURES, ACTIVITY_FEATURES, FeatureDefinitions
 from pql.features.spec import ActionKind, Spec
+from pql.serving.wording import action_words, capitalize
 
 #: Activity features grouped into the reasons a person would name.
 ACTIVITY_GROUPS: dict[str, str] = {
@@ -40,36 +50,48 @@ ACTIVITY_GROUPS: dict[str, str] = {
 }
 assert set(ACTIVITY_GROUPS) == set(ACTIVITY_FEATURES) | set(ACCOUNT_FEATURES)
 
-POSITIVE_ACTIVITY_TEXT = {
-    "tenure": "{tenure_days:g} days into the trial",
-    "activity": "Active on {active_days} days ({events_count} events so far)",
-    "breadth": "Uses {actions_breadth} of {n_actions} key features",
-    "momentum": "Activity up: {events_count_7d} events this week vs {events_prev_7d} before",
-    "recency": "Active {recency}",
-    "team": "{active_users_7d} of {active_users} members active this week",
-    "growth": "Team growing: {new_users_7d} new member(s) this week",
-    "champion": "Most engaged member: {top_user_events_count} events ({top_share}% of the team's)",
-}
-NEGATIVE_ACTIVITY_TEXT = {
-    "tenure": "{tenure_days:g} days into the trial",
-    "activity": "Active on only {active_days} days ({events_count} events)",
-    "breadth": "Uses only {actions_breadth} of {n_actions} key features",
-    "momentum": "Activity down: {events_count_7d} events this week vs {events_prev_7d} before",
-    "recency": "No activity in the last {days_since_last} days",
-    "team": "Only {active_users_7d} of {active_users} members active this week",
-    "growth": "No new members this week",
-    "champion": "Activity rests on one member ({top_share}% of the team's events)",
-}
-TOP_PERCENT_CONTEXT = 75  # add "more than N% of trial users" from this percentile up
+#: Groups that are context (shown beside the reasons), never a reason a rep acts on.
+CONTEXT_GROUPS = frozenset({"tenure", "recency"})
+TOP_PERCENT_CONTEXT = 75  # add "more than N% of users" from this percentile up
 MAX_PERCENT_CONTEXT = 95
+#: Candidates looked at per row and direction: reasons left out make room for the next.
+CANDIDATES = 8
+
+#: Activity features per reason group, in the order a tie between them is broken.
+ACTIVITY_MEASURES: dict[str, tuple[str, ...]] = {
+    "activity": (
+        "events_count_7d",
+        "active_days_7d",
+        "events_count",
+        "active_days",
+        "sessions_count",
+        "longest_streak_days",
+    ),
+    "breadth": ("actions_breadth",),
+    "momentum": ("activity_trend_7d",),
+    "team": ("active_users_7d", "active_users_share_7d", "active_users"),
+    "growth": ("new_users_7d",),
+    "champion": ("top_user_events_count", "top_user_events_share"),
+}
+#: How each activity measure reads, with the entity's value as {n}.
+ACTIVITY_TEXT = {
+    "events_count_7d": "{n} events in the last 7 days",
+    "active_days_7d": "Active on {n} of the last 7 days",
+    "events_count": "{n} events in all",
+    "active_days": "Active on {n} days",
+    "sessions_count": "{n} sessions",
+    "longest_streak_days": "Active {n} days in a row at most",
+    "new_users_7d": "{n} new members in the last 7 days",
+}
 
 
 @dataclass(frozen=True)
 class Reason:
-    action: str
-    value: float | None
-    contribution: float
+    action: str  # the reason group: an action's name or an activity group
+    value: float | None  # the entity's value of `measure`, which the text states
+    contribution: float  # the group's summed contribution, in log-odds
     text: str
+    measure: str | None = None  # the feature whose value the text states
 
     def as_dict(self) -> dict[str, object]:
         value = None if self.value is None or not math.isfinite(self.value) else self.value
@@ -78,6 +100,7 @@ class Reason:
             "value": value,
             "contribution": round(self.contribution, 6),
             "text": self.text,
+            "measure": self.measure,
         }
 
 
@@ -86,7 +109,7 @@ def feature_groups(definitions: FeatureDefinitions) -> list[str]:
     return [definitions.action_of(name) or ACTIVITY_GROUPS[name] for name in definitions.names]
 
 
-def _count(value: float) -> str:
+def count_text(value: float) -> str:
     return "0" if not math.isfinite(value) else f"{value:,.0f}"
 
 
@@ -99,34 +122,45 @@ def singular(text: str) -> str:
     return _ONE_PLURAL.sub(r"1 \1", text)
 
 
-def _percent(share: float) -> str:
+def percent_text(share: float) -> str:
     return "0" if not math.isfinite(share) else f"{100 * share:.0f}"
 
 
-def _days(hours: float) -> str:
+def days_text(hours: float) -> str:
     return "n/a" if not math.isfinite(hours) else f"{hours / 24:.0f}"
 
 
-def _main_measure(template: str) -> str:
-    """The measure a template talks about, so its context compares like with like."""
-    for measure in ("count_7d", "active_days", "count"):
-        if "{" + measure in template:
+def previous_week(last_week: float, trend: float) -> float:
+    """Events in the 7 days before the last 7, from the trend feature (exact when known).
+
+    trend = (last - before) / (last + before), so before = last (1 - t) / (1 + t); with
+    no events last week (t = -1) the count before is not recoverable: NaN.
+    """
+    if not (math.isfinite(last_week) and math.isfinite(trend)) or trend <= -1:
+        return float("nan")
+    return round(last_week * (1 - trend) / (1 + trend))
+
+
+def _main_measure(template: str) -> str | None:
+    """The measure a template states, so a template is used only for that measure."""
+    for measure in ("count_7d", "active_days", "count", "value", "users"):
+        if "{" + measure + "}" in template:
             return measure
-    return "count"
+    return None
 
 
-def _recency(hours: float) -> str:
-    if not math.isfinite(hours):
-        return "never"
+def ago(hours: float) -> str:
     if hours < 1:
         return "within the last hour"
     if hours < 24:
-        return f"{hours:.0f} hours ago"
-    return f"{hours / 24:.0f} days ago"
+        n = round(hours)
+        return f"{n} hour{'s' * (n != 1)} ago"
+    n = round(hours / 24)
+    return f"{n} day{'s' * (n != 1)} ago"
 
 
 class ReasonWriter:
-    """Turns one entity's feature values and contributions into ranked reasons."""
+    """Turns one entity's feature values and contributions into ranked, true reasons."""
 
     def __init__(
         self, spec: Spec, definitions: FeatureDefinitions, reference: dict[str, tuple[float, ...]]
@@ -140,139 +174,313 @@ class ReasonWriter:
         self._membership = np.zeros((len(self.groups), len(self.group_names)))
         self._membership[np.arange(len(self.groups)), [index[g] for g in self.groups]] = 1.0
         self._position = {name: i for i, name in enumerate(definitions.names)}
+        self._context_mask = np.array([g in CONTEXT_GROUPS for g in self.group_names])
+        self.words = {
+            name: action_words(name, action.label) for name, action in spec.actions.items()
+        }
+        self._properties = {a.name: a.property_feature for a in definitions.actions}
+
+    # ------------------------------------------------------------------ ranking
 
     def grouped(self, contributions: np.ndarray) -> np.ndarray:
         """(n, n_features) contributions -> (n, n_groups) sums per reason group."""
         return contributions @ self._membership
 
-    def _value(self, values: np.ndarray, name: str) -> float:
-        position = self._position.get(name)
+    def select(
+        self, grouped: np.ndarray, top_positive: int, top_negative: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Candidate groups per row, strongest first (-1 = none), context groups left out.
+
+        Vectorised over rows; more candidates than reasons are returned because a group
+        whose data disagrees with the model's direction is left out (`texts`).
+        """
+        ranked = np.where(self._context_mask, 0.0, grouped)
+        k_pos = min(max(top_positive, 1) + CANDIDATES, ranked.shape[1])
+        k_neg = min(max(top_negative, 1) + CANDIDATES, ranked.shape[1])
+        down = np.argsort(-ranked, axis=1, kind="stable")[:, :k_pos]
+        up = np.argsort(ranked, axis=1, kind="stable")[:, :k_neg]
+        positive = np.where(np.take_along_axis(ranked, down, axis=1) > 0, down, -1)
+        negative = np.where(np.take_along_axis(ranked, up, axis=1) < 0, up, -1)
+        return positive, negative
+
+    def reasons(
+        self,
+        values: np.ndarray,
+        contributions: np.ndarray,
+        top_positive: int = 3,
+        top_negative: int = 2,
+    ) -> tuple[list[Reason], list[Reason]]:
+        """Top reasons for one entity: why high (positive), what holds it back (negative).
+
+        `contributions` are the per-feature contributions (without the base value).
+        """
+        grouped = self.grouped(contributions[None, :])
+        positive, negative = self.select(grouped, top_positive, top_negative)
+        return (
+            self._pick(values, contributions, grouped[0], positive[0], True, top_positive),
+            self._pick(values, contributions, grouped[0], negative[0], False, top_negative),
+        )
+
+    def texts(
+        self,
+        values: np.ndarray,
+        contributions: np.ndarray,
+        selected: np.ndarray,
+        positive: bool,
+        limit: int,
+    ) -> list[list[str]]:
+        """Reason texts of many rows (batch scoring's CRM columns)."""
+        grouped = self.grouped(contributions)
+        return [
+            [
+                r.text
+                for r in self._pick(
+                    values[row], contributions[row], grouped[row], picks, positive, limit
+                )
+            ]
+            for row, picks in enumerate(selected)
+        ]
+
+    def _pick(
+        self,
+        values: np.ndarray,
+        contributions: np.ndarray,
+        grouped: np.ndarray,
+        candidates: np.ndarray,
+        positive: bool,
+        limit: int,
+    ) -> list[Reason]:
+        out: list[Reason] = []
+        for index in candidates:
+            if index < 0 or len(out) >= limit:
+                break
+            reason = self._reason(int(index), values, contributions, grouped, positive)
+            if reason is not None:
+                out.append(reason)
+        return out
+
+    # ------------------------------------------------------------------ context
+
+    def context(self, values: np.ndarray) -> list[str]:
+        """Time facts shown beside the reasons: how long ago the entity signed up and when
+        it was last active (true of its values; not reasons a rep acts on)."""
+        out = []
+        tenure = self._value(values, "tenure_days")
+        if math.isfinite(tenure):
+            out.append("Signed up " + ago(tenure * 24))
+        since = self._value(values, "hours_since_last_event")
+        out.append(f"Last active {ago(since)}" if math.isfinite(since) else "No activity yet")
+        return out
+
+    # ------------------------------------------------------------------ one reason
+
+    def _value(self, values: np.ndarray, name: str | None) -> float:
+        position = self._position.get(name) if name else None
         return float(values[position]) if position is not None else float("nan")
 
-    def _context(self, feature: str, value: float) -> str:
+    def _contribution(self, contributions: np.ndarray, name: str) -> float:
+        position = self._position.get(name)
+        return float(contributions[position]) if position is not None else 0.0
+
+    def _context_text(self, feature: str, value: float) -> str:
         percentiles = self.reference.get(feature)
         if not percentiles or not math.isfinite(value) or value <= 0:
             return ""
         below = np.searchsorted(np.asarray(percentiles), value, side="left") - 1
         # above every training value is still "more than 95%": never "more than 100%"
         share = min(int(max(int(below), 0) // 5 * 5), MAX_PERCENT_CONTEXT)
-        return f" - more than {share}% of trial users" if share >= TOP_PERCENT_CONTEXT else ""
+        return f" - more than {share}% of users" if share >= TOP_PERCENT_CONTEXT else ""
 
-    def _people(self, template: str, fields: Mapping[str, object]) -> str:
-        """Accounts: name how many members are behind an action ("3 of 5 members")."""
-        if not self.definitions.account_level or "{users" in template:
-            return ""
-        return f" ({fields['users']} of {fields['members']} members)"
+    def _carrier(
+        self,
+        names: list[str],
+        values: np.ndarray,
+        contributions: np.ndarray,
+        positive: bool,
+        usable,
+    ) -> str | None:
+        """The feature of `names` that carried the contribution in this direction, among
+        those whose value can be stated (`usable(name, value)`)."""
+        sign = 1.0 if positive else -1.0
+        best, best_share = None, 0.0
+        for name in names:
+            share = sign * self._contribution(contributions, name)
+            if share > best_share and usable(name, self._value(values, name)):
+                best, best_share = name, share
+        return best
 
-    def _action_text(self, name: str, values: np.ndarray, positive: bool) -> tuple[float, str]:
-        action = self.spec.actions[name]
-        get = lambda measure: self._value(values, f"{name}_{measure}")  # noqa: E731
-        count = get("count")
-        prop = next((a.property_feature for a in self.definitions.actions if a.name == name), None)
-        fields = {
-            "action": name.replace("_", " "),
-            "count": _count(count),
-            "count_7d": _count(get("count_7d")),
-            "active_days": _count(get("active_days")),
-            "hours_to_first": _count(get("hours_to_first")),
-            "days_since_last": _days(get("hours_since_last")),
-            "value": _count(self._value(values, prop)) if prop else "n/a",
-            "users": _count(get("users")),
-            "members": _count(self._value(values, "active_users")),
-        }
-        template = action.reason or "{action}: {count} times"
-        if positive and not count:  # e.g. no support tickets: absence is what helps
-            return count, f"No {fields['action']} so far"
-        if positive:
-            measure = _main_measure(template)
-            value = get(measure)
-            text = template.format(**fields) + self._people(template, fields)
-            return value, text + self._context(f"{name}_{measure}", value)
-        if action.negative_reason:
-            return count, action.negative_reason.format(**fields)
-        if not count:
-            return count, f"Has not used {fields['action']} yet"
-        if action.kind is ActionKind.negative:  # the action itself is what holds it back
-            return count, template.format(**fields)
-        return count, template.format(**fields) + " - fewer than converting users typically"
-
-    def _activity_text(self, group: str, values: np.ndarray, positive: bool) -> tuple[float, str]:
-        get = lambda name: self._value(values, name)  # noqa: E731
-        last_week = get("events_count_7d")
-        trend = get("activity_trend_7d")
-        # trend = (last - prev) / (last + prev)  =>  prev = last * (1 - trend) / (1 + trend)
-        previous = last_week * (1 - trend) / (1 + trend) if trend > -1 else float("nan")
-        fields = {
-            "tenure_days": round(get("tenure_days"), 1),
-            "active_days": _count(get("active_days")),
-            "events_count": _count(get("events_count")),
-            "events_count_7d": _count(last_week),
-            "events_prev_7d": _count(previous) if math.isfinite(previous) else "some",
-            "actions_breadth": _count(get("actions_breadth")),
-            "n_actions": len(self.definitions.actions),
-            "recency": _recency(get("hours_since_last_event")),
-            "days_since_last": _days(get("hours_since_last_event")),
-            "active_users": _count(get("active_users")),
-            "active_users_7d": _count(get("active_users_7d")),
-            "new_users_7d": _count(get("new_users_7d")),
-            "top_user_events_count": _count(get("top_user_events_count")),
-            "top_share": _percent(get("top_user_events_share")),
-        }
-        main_feature = {
-            "tenure": "tenure_days",
-            "activity": "active_days",
-            "breadth": "actions_breadth",
-            "momentum": "activity_trend_7d",
-            "recency": "hours_since_last_event",
-            "team": "active_users_share_7d",
-            "growth": "new_users_7d",
-            "champion": "top_user_events_count",
-        }[group]
-        templates = POSITIVE_ACTIVITY_TEXT if positive else NEGATIVE_ACTIVITY_TEXT
-        if group == "recency" and not positive and not math.isfinite(get(main_feature)):
-            return get(main_feature), "No activity yet"
-        return get(main_feature), templates[group].format(**fields)
-
-    def reasons(
-        self, values: np.ndarray, grouped: np.ndarray, top_positive: int = 3, top_negative: int = 2
-    ) -> tuple[list[Reason], list[Reason]]:
-        """Top reasons for one entity: why high (positive), what holds it back (negative)."""
-        positive, negative = self.select(grouped[None, :], top_positive, top_negative)
-        return (
-            [self._reason(i, values, grouped, True) for i in positive[0] if i >= 0],
-            [self._reason(i, values, grouped, False) for i in negative[0] if i >= 0],
+    def _reason(
+        self,
+        index: int,
+        values: np.ndarray,
+        contributions: np.ndarray,
+        grouped: np.ndarray,
+        positive: bool,
+    ) -> Reason | None:
+        group = self.group_names[index]
+        if group in CONTEXT_GROUPS:
+            return None
+        if group in self.spec.actions:
+            found = self._action_text(group, values, contributions, positive)
+        else:
+            found = self._activity_text(group, values, contributions, positive)
+        if found is None:
+            return None
+        measure, text = found
+        value = self._value(values, measure) if measure else None
+        return Reason(
+            action=group,
+            value=value,
+            contribution=float(grouped[index]),
+            text=singular(text),
+            measure=measure,
         )
+
+    def _action_text(
+        self, name: str, values: np.ndarray, contributions: np.ndarray, positive: bool
+    ) -> tuple[str | None, str] | None:
+        action = self.spec.actions[name]
+        words = self.words[name]
+        count_feature = f"{name}_count"
+        count = self._value(values, count_feature)
+        did = math.isfinite(count) and count > 0
+        negative_kind = action.kind is ActionKind.negative
+        if negative_kind:
+            if positive and not did:  # no support tickets: the absence is what helps
+                return count_feature, action.absent_reason or words.not_yet()
+            if not positive and did:
+                template = action.negative_reason or action.reason
+                if template and _main_measure(template) in (None, "count"):
+                    return count_feature, template.format(**self._fields(name, values))
+                return count_feature, words.times(count)
+            return None  # the model's direction and the plain reading disagree
+        if not did:
+            if positive:
+                return None
+            return count_feature, action.absent_reason or words.not_yet()
+        names = [f"{name}_{m}" for m in ("count_7d", "active_days", "count")]
+        names += [f"{name}_users"] if self.definitions.account_level else []
+        prop = self._properties.get(name)
+        names += [prop] if prop else []
+        # hours to first / since last are time facts: context, never what a reason states
+
+        def usable(feature: str, value: float) -> bool:
+            return math.isfinite(value) and (value > 0 or not positive)
+
+        measure = self._carrier(names, values, contributions, positive, usable)
+        if measure is None:
+            if not positive:
+                return None
+            measure = count_feature  # did it; no single feature carried it alone
+        return measure, self._measure_text(name, measure, values, positive)
+
+    def _fields(self, name: str, values: np.ndarray) -> dict[str, object]:
+        get = lambda measure: self._value(values, f"{name}_{measure}")  # noqa: E731
+        prop = self._properties.get(name)
+        return {
+            "action": self.words[name].past,
+            "count": count_text(get("count")),
+            "count_7d": count_text(get("count_7d")),
+            "active_days": count_text(get("active_days")),
+            "hours_to_first": count_text(get("hours_to_first")),
+            "days_since_last": days_text(get("hours_since_last")),
+            "value": count_text(self._value(values, prop)) if prop else "n/a",
+            "users": count_text(get("users")),
+            "members": count_text(self._value(values, "active_users")),
+        }
+
+    def _measure_text(self, name: str, feature: str, values: np.ndarray, positive: bool) -> str:
+        action = self.spec.actions[name]
+        words = self.words[name]
+        value = self._value(values, feature)
+        prop = self._properties.get(name)
+        measure = "value" if feature == prop else feature.removeprefix(f"{name}_")
+        template = action.reason
+        if template and _main_measure(template) == measure:
+            text = template.format(**self._fields(name, values))
+        elif measure == "count":
+            text = words.times(value)
+        elif measure == "count_7d":
+            text = words.times_this_week(value) if value > 0 else words.not_this_week()
+        elif measure == "active_days":
+            text = words.on_days(value)
+        elif measure == "users":
+            members = count_text(self._value(values, "active_users"))
+            text = f"{count_text(value)} of {members} members {words.past}"
+        else:  # the property aggregate
+            text = capitalize(f"{words.past} ({action.property} {action.aggregate}: ")
+            text += f"{count_text(value)})"
+        return text + (self._context_text(feature, value) if positive else "")
+
+    def _activity_text(
+        self, group: str, values: np.ndarray, contributions: np.ndarray, positive: bool
+    ) -> tuple[str | None, str] | None:
+        get = lambda name: self._value(values, name)  # noqa: E731
+        if group == "momentum":
+            return self._momentum(get("events_count_7d"), get("activity_trend_7d"), positive)
+        names = list(ACTIVITY_MEASURES[group])
+
+        def usable(feature: str, value: float) -> bool:
+            return math.isfinite(value) and (value > 0 or not positive)
+
+        measure = self._carrier(names, values, contributions, positive, usable)
+        if measure is None:
+            return None
+        # a team and its champion are stated by one figure each, whatever carried them
+        measure = {"team": "active_users_7d", "champion": "top_user_events_count"}.get(
+            group, measure
+        )
+        value = get(measure)
+        if not usable(measure, value):
+            return None
+        n = count_text(value)
+        if group == "breadth":
+            text = f"Uses {n} of {len(self.definitions.actions)} key actions"
+        elif group == "team":
+            active, members = count_text(get("active_users_7d")), count_text(get("active_users"))
+            text = f"{active} of {members} members active in the last 7 days"
+        elif group == "growth":
+            text = (
+                "No new members in the last 7 days"
+                if value == 0
+                else (ACTIVITY_TEXT["new_users_7d"].format(n=n))
+            )
+        elif group == "champion":
+            top, share = get("top_user_events_count"), get("top_user_events_share")
+            text = (
+                f"Most engaged member: {count_text(top)} events "
+                f"({percent_text(share)}% of the team's)"
+            )
+        else:
+            text = ACTIVITY_TEXT[measure].format(n=n)
+            if value == 0 and measure == "events_count_7d":
+                text = "No events in the last 7 days"
+            elif value == 0 and measure == "active_days_7d":
+                text = "Active on none of the last 7 days"
+        return measure, text + (self._context_text(measure, value) if positive else "")
 
     @staticmethod
-    def select(
-        grouped: np.ndarray, top_positive: int, top_negative: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Group indices of each row's strongest positive / negative reasons (-1 = none).
-
-        Vectorised over rows: batch scoring explains a million entities without a
-        Python loop per row for the ranking (only the final texts are per row).
-        """
-        down = np.argsort(-grouped, axis=1, kind="stable")[:, :top_positive]
-        up = np.argsort(grouped, axis=1, kind="stable")[:, :top_negative]
-        positive = np.where(np.take_along_axis(grouped, down, axis=1) > 0, down, -1)
-        negative = np.where(np.take_along_axis(grouped, up, axis=1) < 0, up, -1)
-        return positive, negative
-
-    def texts(
-        self, values: np.ndarray, grouped: np.ndarray, selected: np.ndarray, positive: bool
-    ) -> list[list[str]]:
-        """Reason texts for selected groups of many rows (batch scoring's CRM columns)."""
-        return [
-            [self._reason(i, values[row], grouped[row], positive).text for i in picks if i >= 0]
-            for row, picks in enumerate(selected)
-        ]
-
-    def _reason(self, index: int, values: np.ndarray, grouped: np.ndarray, positive: bool):
-        group = self.group_names[index]
-        if group in self.spec.actions:
-            value, text = self._action_text(group, values, positive)
-        else:
-            value, text = self._activity_text(group, values, positive)
-        return Reason(
-            action=group, value=value, contribution=float(grouped[index]), text=singular(text)
-        )
+    def _momentum(last_week: float, trend: float, positive: bool) -> tuple[str, str] | None:
+        """Up or down as the two weeks' counts say; left out where they contradict the
+        direction of the contribution."""
+        if not math.isfinite(last_week) or not math.isfinite(trend):
+            return None
+        before = previous_week(last_week, trend)
+        total = last_week + before
+        exact = total > 0 and abs((last_week - before) / total - trend) <= 0.01
+        if last_week == 0:
+            if positive:
+                return None
+            if trend <= -1:
+                return "events_count_7d", "No events in the last 7 days (active the 7 before)"
+            return "events_count_7d", "No events in the last 14 days"
+        # the direction is the trend's sign (last week vs the one before), whatever the
+        # rounding of the count before; that count is shown only when it is exact
+        direction = "up" if trend > 0 else "down" if trend < 0 else None
+        if direction is None or (direction == "up") != positive:
+            return None
+        head = f"Activity {direction}: {count_text(last_week)} events in the last 7 days"
+        if exact:
+            return "events_count_7d", f"{head} vs {count_text(before)} the 7 before"
+        word = "more" if direction == "up" else "fewer"
+        return "events_count_7d", f"{head}, {word} than the 7 before"

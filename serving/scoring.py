@@ -75,8 +75,13 @@ class Scorer:
     ) -> list[tuple[list[Reason], list[Reason]]]:
         """(positive, negative) reasons per row."""
         matrix = np.asarray(features, dtype=np.float64).reshape(len(scores.raw), -1)
-        grouped = self.writer.grouped(scores.contributions[:, :-1])
-        return [self.writer.reasons(matrix[i], grouped[i]) for i in range(len(matrix))]
+        contributions = scores.contributions[:, :-1]
+        return [self.writer.reasons(matrix[i], contributions[i]) for i in range(len(matrix))]
+
+    def context(self, features: np.ndarray) -> list[list[str]]:
+        """Time facts per row (signed up, last active), shown beside the reasons."""
+        matrix = np.asarray(features, dtype=np.float64)
+        return [self.writer.context(row) for row in matrix.reshape(len(matrix), -1)]
 
     def score_frame(self, frame: pd.DataFrame, *, with_reasons: bool = True) -> pd.DataFrame:
         """Leads table for feature rows (id columns are carried through)."""
@@ -96,4 +101,5 @@ class Scorer:
             explained = self.reasons(features, scores)
             out["reasons"] = [[r.as_dict() for r in pos] for pos, _ in explained]
             out["negative_reasons"] = [[r.as_dict() for r in neg] for _, neg in explained]
+            out["context"] = self.context(features)
         return out

@@ -192,6 +192,7 @@ class PqlService:
             as_of=result.as_of,
             reasons=_reasons(result.reasons),
             negative_reasons=_reasons(result.negative_reasons),
+            context=result.context,
             unknown_events=result.unknown_events,
         )
 

@@ -36,6 +36,14 @@ def score_command(
     rules: Annotated[
         bool, typer.Option("--rules", help="Score with the spec's rules only, no model.")
     ] = False,
+    audit_reasons: Annotated[
+        bool,
+        typer.Option(
+            "--audit-reasons",
+            help="Check every reason text against the entity's features and report any "
+            "contradiction (number, direction word, absent action named as done).",
+        ),
+    ] = False,
     history: Annotated[
         Path | None,
         typer.Option(
@@ -123,6 +131,8 @@ def score_command(
         )
     write_frame(batch.leads, out)
     _summary(batch, f"model v{loaded.version}", out, started)
+    if audit_reasons and batch.features is not None:
+        _audit(Scorer(loaded.bundle), batch.features)
     console.print(f"score history: {record_batch(batch, loaded, dataset.spec, history_root).path}")
     handoff.run(batch, dataset.spec, loaded.version, out)
 
@@ -137,3 +147,18 @@ def _summary(batch, scorer_name: str, out: Path, started: float) -> None:
     )
     for reason, count in leads["not_scored_reason"].dropna().value_counts().items():
         console.print(f"  not scored: {reason}: {count:,}")
+
+
+def _audit(scorer, features) -> None:
+    """`--audit-reasons`: every contradiction is printed (the expected count is zero)."""
+    from pql.serving.reason_audit import audit_scores
+
+    report = audit_scores(scorer, features)
+    style = "green" if report.ok else "red"
+    console.print(
+        f"[{style}]reason audit: {len(report.contradictions):,} contradiction(s)[/] in "
+        f"{report.checked_reasons:,} reasons of {report.checked_entities:,} entities",
+        highlight=False,
+    )
+    for item in report.contradictions:
+        console.print(f"  {item.entity_id}: {item.text!r}: {item.problem}", highlight=False)

@@ -29,9 +29,9 @@ def test_one_takes_the_singular(text: str, expected: str) -> None:
     [
         (0.0, ""),
         (10.0, ""),  # the median trial user: no comparison worth saying
-        (80.5, " - more than 80% of trial users"),
-        (100.0, " - more than 95% of trial users"),  # the largest value seen in training
-        (1e6, " - more than 95% of trial users"),  # beyond it: never "more than 100%"
+        (80.5, " - more than 80% of users"),
+        (100.0, " - more than 95% of users"),  # the largest value seen in training
+        (1e6, " - more than 95% of users"),  # beyond it: never "more than 100%"
     ],
 )
 def test_comparison_with_trial_users_stays_within_what_is_known(value, expected) -> None:
@@ -42,4 +42,4 @@ def test_comparison_with_trial_users_stays_within_what_is_known(value, expected)
     spec = small_spec()
     reference = {"invite_teammate_count": tuple(float(p) for p in range(101))}
     writer = ReasonWriter(spec, FeatureDefinitions.from_spec(spec), reference)
-    assert writer._context("invite_teammate_count", value) == expected
+    assert writer._context_text("invite_teammate_count", value) == expected
