@@ -37,26 +37,44 @@ class Calibrator:
     y: tuple[float, ...] = ()
     slope: float = 1.0
     intercept: float = 0.0
+    #: outputs stay inside what the calibration set can support (about half a
+    #: conversion in its rows at either end); 0 / 1 for bundles from before the bound
+    low: float = 0.0
+    high: float = 1.0
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         raw = np.asarray(raw, dtype=np.float64)
         if self.kind == "isotonic":
-            return np.interp(raw, np.asarray(self.x), np.asarray(self.y))
-        return 1.0 / (1.0 + np.exp(-(self.slope * raw + self.intercept)))
+            out = np.interp(raw, np.asarray(self.x), np.asarray(self.y))
+        else:
+            out = 1.0 / (1.0 + np.exp(-(self.slope * raw + self.intercept)))
+        return np.clip(out, self.low, self.high)
 
 
 @dataclass(frozen=True)
 class Tiers:
-    """Probability cuts: hot (= PQL) at or above `hot`, warm at or above `warm`."""
+    """Cuts: hot (= PQL) at or above `hot`, warm at or above `warm`.
+
+    `hot`/`warm` are calibrated probabilities (what people read). With `top_percent`
+    tiers, the cuts are also kept on the raw score (`hot_raw`/`warm_raw`) and decide
+    the tier: calibration may map many rows to one probability (an isotonic plateau),
+    and a cut on that plateau would flag all of them; the raw score ranks them apart.
+    """
 
     hot: float
     warm: float
+    hot_raw: float | None = None
+    warm_raw: float | None = None
 
-    def name(self, probability: np.ndarray) -> np.ndarray:
-        probability = np.asarray(probability)
-        return np.where(
-            probability >= self.hot, "hot", np.where(probability >= self.warm, "warm", "cold")
-        )
+    def name(self, probability: np.ndarray, raw: np.ndarray | None = None) -> np.ndarray:
+        if raw is not None and self.hot_raw is not None and self.warm_raw is not None:
+            value, hot, warm = np.asarray(raw), self.hot_raw, self.warm_raw
+        else:
+            value, hot, warm = np.asarray(probability), self.hot, self.warm
+        return np.where(value >= hot, "hot", np.where(value >= warm, "warm", "cold"))
+
+    def is_hot(self, probability: np.ndarray, raw: np.ndarray | None = None) -> np.ndarray:
+        return self.name(probability, raw) == "hot"
 
 
 @dataclass(frozen=True)

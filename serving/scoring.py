@@ -65,8 +65,8 @@ class Scorer:
             raw=raw,
             probability=probability,
             score=self.score_0_100(probability),
-            tier=self.bundle.tiers.name(probability),
-            is_pql=probability >= self.bundle.threshold,
+            tier=self.bundle.tiers.name(probability, raw),
+            is_pql=self.bundle.tiers.is_hot(probability, raw),
             contributions=contributions,
         )
 

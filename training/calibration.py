@@ -3,6 +3,13 @@
 Choosing by validation log loss of a calibrator fitted on that same validation set
 would always pick isotonic (it memorises). The choice is therefore made by 5-fold
 cross-validated log loss within validation; the winner is then refitted on all of it.
+
+Bounded by what the data can support: with fewer than `MIN_ISOTONIC_ROWS` rows (or
+`MIN_ISOTONIC_POSITIVES` conversions) isotonic is not a candidate (scikit-learn advises
+against it well under ~1,000 rows: it overfits); isotonic is fitted on bins of at least
+`min_block_rows` rows, so every step rests on that many rows, interpolated between bin
+centres, and never says 0 or 1: a bin with no conversion maps to about half a
+conversion in its rows (0.5 / (rows + 1)), inside the interval its data gives.
 """
 
 from __future__ import annotations
@@ -18,6 +25,13 @@ from sklearn.model_selection import StratifiedKFold
 from pql.serving.bundle import Calibrator
 
 EPSILON = 1e-4
+MIN_ISOTONIC_ROWS = 1_000
+MIN_ISOTONIC_POSITIVES = 50
+
+
+def min_block_rows(n: int) -> int:
+    """Rows each isotonic step rests on: 1% of the set, at least 50."""
+    return max(50, n // 100)
 
 
 @dataclass(frozen=True)
@@ -27,18 +41,33 @@ class CalibrationChoice:
 
 
 def _isotonic(raw: np.ndarray, y: np.ndarray) -> Calibrator:
-    model = IsotonicRegression(y_min=EPSILON, y_max=1 - EPSILON, out_of_bounds="clip").fit(raw, y)
+    order = np.argsort(raw, kind="stable")
+    size = min_block_rows(len(raw))
+    bins = [part for part in np.array_split(order, max(1, len(raw) // size)) if len(part)]
+    centres = np.array([raw[part].mean() for part in bins])
+    rates = np.array([y[part].mean() for part in bins])
+    weights = np.array([len(part) for part in bins], dtype=np.float64)
+    floor = 0.5 / (size + 1)
+    model = IsotonicRegression(y_min=floor, y_max=1 - floor, out_of_bounds="clip")
+    fitted = model.fit(centres, rates, sample_weight=weights).predict(centres)
     return Calibrator(
         kind="isotonic",
-        x=tuple(float(v) for v in model.X_thresholds_),
-        y=tuple(float(v) for v in model.y_thresholds_),
+        x=tuple(float(v) for v in centres),
+        y=tuple(float(v) for v in fitted),
+        low=floor,
+        high=1 - floor,
     )
 
 
 def _platt(raw: np.ndarray, y: np.ndarray) -> Calibrator:
     model = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y)
+    floor = 0.5 / (len(y) + 1)
     return Calibrator(
-        kind="platt", slope=float(model.coef_[0, 0]), intercept=float(model.intercept_[0])
+        kind="platt",
+        slope=float(model.coef_[0, 0]),
+        intercept=float(model.intercept_[0]),
+        low=floor,
+        high=1 - floor,
     )
 
 
@@ -48,7 +77,10 @@ FITTERS = {"isotonic": _isotonic, "platt": _platt}
 def choose_calibrator(raw: np.ndarray, y: np.ndarray, seed: int = 0) -> CalibrationChoice:
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
     losses = {}
-    for name, fit in FITTERS.items():
+    fitters = dict(FITTERS)
+    if len(y) < MIN_ISOTONIC_ROWS or y.sum() < MIN_ISOTONIC_POSITIVES:
+        fitters.pop("isotonic")  # too few rows for steps that generalise
+    for name, fit in fitters.items():
         predicted = np.empty(len(y))
         for train_idx, test_idx in folds.split(raw, y):
             predicted[test_idx] = fit(raw[train_idx], y[train_idx])(raw[test_idx])

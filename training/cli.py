@@ -37,13 +37,22 @@ def run_training(spec_path: Path, *, tracking_uri: str, auto_promote: bool = Tru
         registered = log_and_register(client, dataset, result, auto_promote=auto_promote)
     decision = registered.decision
     style = "green" if decision.promote else "yellow"
-    console.print(
-        f"registered {registered.model_name} v{registered.version} (alias challenger); "
-        f"[{style}]{decision.summary}[/]"
-    )
+    console.print(f"[{style}]{decision.summary}[/]", highlight=False)
+    console.print(alias_outcome(registered, auto_promote), highlight=False)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     console.print(f"trained in {time.perf_counter() - started:.1f}s ({timings})")
     return registered
+
+
+def alias_outcome(registered: RegisteredRun, auto_promote: bool) -> str:
+    """Exactly what happened to the registry aliases."""
+    name, version = registered.model_name, registered.version
+    champion = registered.decision.champion_version
+    before = f"champion stays v{champion}" if champion else "there is no champion"
+    if registered.decision.promote and auto_promote:
+        return f"{name} v{version}: alias champion (and challenger) now point to it"
+    why = "--no-promote" if registered.decision.promote else "the gate refused it"
+    return f"{name} v{version}: alias challenger only; {before} ({why})"
 
 
 def train_command(
@@ -72,8 +81,12 @@ def promote_command(
 
     name = load_spec(spec).registered_model_name
     decision = promote(open_tracking(Settings.from_env().tracking_uri), name, version, force)
-    console.print(decision.summary)
-    if not decision.promote:
+    console.print(decision.summary, highlight=False)
+    was = f"v{decision.champion_version}" if decision.champion_version else "none"
+    if decision.promote:
+        console.print(f"{name} v{decision.version}: alias champion now points to it (was {was})")
+    else:
+        console.print(f"{name} v{decision.version}: not promoted; champion stays {was}")
         raise typer.Exit(code=ExitCode.GATE_REFUSED)
 
 

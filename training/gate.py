@@ -1,8 +1,9 @@
 """The champion gate: when may a newly trained model replace the served one?
 
 A challenger becomes champion only if it (1) learned something (test ROC-AUC clearly
-above 0.5), (2) beats the rule-based baseline on test PR-AUC, and (3) is not worse
-than the current champion re-scored on the same test rows, beyond a stated tolerance.
+above 0.5), (2) beats the rule-based baseline on test PR-AUC beyond the noise (the 95%
+paired-bootstrap interval of the difference lies above 0), and (3) is not worse than the
+current champion re-scored on the same test rows, beyond a stated tolerance.
 Every decision carries its reasons so it can be logged and read later.
 """
 
@@ -20,10 +21,12 @@ class GateDecision:
     reasons: list[str] = field(default_factory=list)
     champion_version: str | None = None
     champion_pr_auc: float | None = None
+    version: str | None = None  # the version decided on, when known
 
     @property
     def summary(self) -> str:
-        verdict = "promoted to champion" if self.promote else "NOT promoted"
+        """What the gate decided (not what happened to the aliases: see the caller)."""
+        verdict = "the gate would promote it" if self.promote else "the gate refuses it"
         return f"{verdict}: " + "; ".join(self.reasons)
 
 
@@ -43,7 +46,21 @@ def decide(
             "no learnable signal (check the label definition and the data)"
         )
     rule = metrics["baseline_rule_test_pr_auc"]
-    if pr_auc > rule:
+    low = metrics.get("baseline_rule_pr_auc_diff_low")
+    if low is not None:  # the paired bootstrap interval of the difference decides
+        high = metrics["baseline_rule_pr_auc_diff_high"]
+        interval = f"difference {pr_auc - rule:+.3f}, 95% CI {low:+.3f} to {high:+.3f}"
+        if low > 0:
+            reasons.append(
+                f"test PR-AUC {pr_auc:.3f} beats the rule baseline {rule:.3f} ({interval})"
+            )
+        else:
+            ok = False
+            reasons.append(
+                f"test PR-AUC {pr_auc:.3f} does not beat the rule baseline {rule:.3f} beyond "
+                f"the noise ({interval})"
+            )
+    elif pr_auc > rule:  # runs logged before the interval existed
         reasons.append(f"test PR-AUC {pr_auc:.3f} beats the rule baseline ({rule:.3f})")
     else:
         ok = False

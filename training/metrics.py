@@ -13,6 +13,7 @@ never an order that happens to come out of a sort.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -176,8 +177,69 @@ def threshold_for_top_percent(proba: Any, top_percent: float) -> float:
     return float(np.quantile(p, 1 - top_percent / 100, method="higher"))
 
 
-def _cut_stats(y: np.ndarray, p: np.ndarray, cut: float) -> dict[str, float]:
-    flagged = p >= cut
+def cut_for_top_percent(score: Any, top_percent: float) -> tuple[float, float]:
+    """(cut, realised share): of the observed score values, the cut whose flagged share
+    (`score >= cut`) is closest to `top_percent` %.
+
+    Rows tied on one value cannot be split by a cut; choosing among all observed values
+    (not only the quantile) moves the cut off a plateau when a neighbour comes closer.
+    """
+    if not 0 < top_percent <= 100:
+        raise ValueError(f"top_percent must be in (0, 100], got {top_percent}")
+    s = np.asarray(score, dtype=np.float64).ravel()
+    if len(s) == 0 or np.isnan(s).any():
+        raise ValueError("score must be non-empty and free of NaN")
+    values, counts = np.unique(s, return_counts=True)
+    at_or_above = np.cumsum(counts[::-1])[::-1]  # rows flagged by each value as the cut
+    target = top_percent / 100 * len(s)
+    best = int(np.argmin(np.abs(at_or_above - target) + 1e-9 * at_or_above))
+    return float(values[best]), float(at_or_above[best] / len(s))
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054):
+    """95% Wilson score interval for a proportion; (nan, nan) without trials.
+
+    Wilson rather than the normal approximation: it stays inside [0, 1] and is honest
+    for small groups and rates near zero.
+    """
+    if trials <= 0:
+        return (math.nan, math.nan)
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def reliability_table(y_true: Any, proba: Any, bins: int = 10) -> pd.DataFrame:
+    """Held-out reliability: per bin of predicted probability (equal-count bins), the
+    mean prediction, the observed conversion rate and its 95% Wilson interval."""
+    y, p = _pair(y_true, proba, "proba", unit=True)
+    order = np.argsort(p, kind="stable")
+    records = []
+    for part in np.array_split(order, min(bins, len(order))):
+        if len(part) == 0:
+            continue
+        hits = int(y[part].sum())
+        low, high = wilson_interval(hits, len(part))
+        predicted = float(p[part].mean())
+        records.append(
+            {
+                "rows": len(part),
+                "predicted": predicted,
+                "observed": hits / len(part),
+                "observed_low": low,
+                "observed_high": high,
+                "inside": bool(low <= predicted <= high),
+            }
+        )
+    return pd.DataFrame.from_records(records)
+
+
+def _cut_stats(
+    y: np.ndarray, p: np.ndarray, cut: float, flagged: np.ndarray | None = None
+) -> dict[str, float]:
+    flagged = p >= cut if flagged is None else flagged
     hits = float(y[flagged].sum())
     return {
         "flagged_share": float(flagged.mean()),
@@ -242,7 +304,9 @@ def _ranking_metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
     }
 
 
-def evaluate(y_true: Any, proba: Any, *, threshold: float, score: Any = None) -> dict[str, float]:
+def evaluate(
+    y_true: Any, proba: Any, *, threshold: float, score: Any = None, flagged: Any = None
+) -> dict[str, float]:
     """All headline metrics as one flat, JSON-safe dict keyed by `METRIC_KEYS`.
 
     `proba` is judged as a probability (log loss, Brier, ECE, the PQL `threshold`);
@@ -267,8 +331,48 @@ def evaluate(y_true: Any, proba: Any, *, threshold: float, score: Any = None) ->
         precision, lift = top_fraction_stats(y, s, fraction)
         metrics[f"precision_top_{name}"] = precision
         metrics[f"lift_top_{name}"] = lift
-    at_threshold = _cut_stats(y, p, threshold)
+    # `flagged`, when given, is the PQL set itself (a raw-score cut that splits ties)
+    at_threshold = _cut_stats(
+        y, p, threshold, None if flagged is None else np.asarray(flagged, dtype=bool)
+    )
     metrics["pql_volume"] = at_threshold["flagged_share"]
     metrics["pql_precision"] = at_threshold["precision"]
     metrics["captured_at_threshold"] = at_threshold["recall"]
     return {key: metrics[key] for key in METRIC_KEYS}
+
+
+def average_precision(y: np.ndarray, score: np.ndarray) -> float:
+    """PR-AUC as average precision (scikit-learn's definition, ties grouped), in numpy
+    so a bootstrap can call it thousands of times."""
+    positives = y.sum()
+    if positives == 0:
+        return math.nan
+    order = np.argsort(-score, kind="stable")
+    s, t = score[order], y[order]
+    last_of_tie = np.r_[s[1:] != s[:-1], True]
+    hits = np.cumsum(t)[last_of_tie]
+    flagged = (np.arange(1, len(t) + 1))[last_of_tie]
+    recall = hits / positives
+    precision = hits / flagged
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def paired_bootstrap_pr_auc(
+    y_true: Any, model_score: Any, other_score: Any, *, resamples: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
+    """PR-AUC(model) - PR-AUC(other) on the same rows, and its 95% percentile interval
+    from resampling the rows (both scores resampled together: a paired comparison)."""
+    y = np.asarray(y_true, dtype=np.float64).ravel()
+    a = np.asarray(model_score, dtype=np.float64).ravel()
+    b = np.asarray(other_score, dtype=np.float64).ravel()
+    difference = average_precision(y, a) - average_precision(y, b)
+    rng = np.random.default_rng(seed)
+    draws = np.empty(resamples)
+    for i in range(resamples):
+        pick = rng.integers(0, len(y), len(y))
+        draws[i] = average_precision(y[pick], a[pick]) - average_precision(y[pick], b[pick])
+    draws = draws[np.isfinite(draws)]
+    if len(draws) == 0:
+        return difference, math.nan, math.nan
+    low, high = np.quantile(draws, [0.025, 0.975])
+    return float(difference), float(low), float(high)

@@ -89,5 +89,26 @@ def render_result(result: TrainingResult, console: Console) -> None:
         + f"); PQL threshold p >= {result.bundle.tiers.hot:.3f}, "
         f"warm >= {result.bundle.tiers.warm:.3f}"
     )
+    if result.tier_note:
+        style = "yellow" if "WARNING" in result.tier_note else "default"
+        console.print(f"[{style}]{result.tier_note}[/]", highlight=False)
+    if not result.reliability.empty:
+        console.print(reliability_rich(result.reliability))
     style = "green" if result.beats_baselines else "yellow"
     console.print(f"[{style}]{result.verdict}[/]")
+
+
+def reliability_rich(table) -> Table:
+    """Held-out reliability: predicted vs observed per bin, with the 95% interval."""
+    out = Table(title="Reliability on test rows (equal-count bins, 95% Wilson interval)")
+    for column in ("rows", "predicted", "observed", "95% interval", "inside"):
+        out.add_column(column, justify="right")
+    for row in table.itertuples():
+        out.add_row(
+            f"{row.rows:,}",
+            f"{row.predicted:.3f}",
+            f"{row.observed:.3f}",
+            f"{row.observed_low:.3f}-{row.observed_high:.3f}",
+            "yes" if row.inside else "[red]no[/]",
+        )
+    return out

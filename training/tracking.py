@@ -16,7 +16,7 @@ import math
 import os
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,8 @@ def _log_plots(result: TrainingResult, booster: lgb.Booster, seed: int) -> None:
     _log_figure(plots.gain_figure(y, probability), "plots/gain_lift.png")
     _log_figure(plots.importance_figure(booster, names), "plots/feature_importance.png")
     _log_figure(plots.shap_beeswarm_figure(booster, test[names], seed), "plots/shap_beeswarm.png")
+    if not result.reliability.empty:
+        mlflow.log_text(result.reliability.to_csv(index=False), "tables/reliability.csv")
     table = threshold_table(y, probability)
     mlflow.log_text(table.to_csv(index=False), "tables/threshold_table.csv")
     mlflow.log_text(
@@ -253,7 +255,13 @@ def promote(client: MlflowClient, name: str, version: str | None, force: bool) -
     except Exception as exc:
         raise TrackingError(f"no version {version or '@' + CHALLENGER} of {name}: {exc}") from None
     if force:
-        decision = GateDecision(True, [f"forced by hand (pql promote --force) to v{target}"])
+        try:
+            was: str | None = str(client.get_model_version_by_alias(name, CHAMPION).version)
+        except Exception:  # no champion yet
+            was = None
+        decision = GateDecision(
+            True, [f"forced by hand (pql promote --force) to v{target}"], champion_version=was
+        )
     else:
         run = client.get_run(str(model_version.run_id))
         metrics = dict(run.data.metrics)
@@ -271,4 +279,4 @@ def promote(client: MlflowClient, name: str, version: str | None, force: bool) -
     record_decision(client, name, target, decision)
     if decision.promote:
         client.set_registered_model_alias(name, CHAMPION, target)
-    return decision
+    return replace(decision, version=target)

@@ -32,6 +32,7 @@ from pql.features.definitions import ACCOUNT_ACTION_MEASURES, FeatureDefinitions
 from pql.features.pipeline import Dataset, features_for_rows
 from pql.features.rows import snapshot_rows
 from pql.training.labels import label_rows
+from pql.training.metrics import wilson_interval
 from pql.training.split import assign_splits
 
 #: Windows a trigger can look at: feature measure -> how a person says it.
@@ -50,21 +51,6 @@ CORRELATION_WARNING = (
     "they were already going to. Pushing everyone to do it need not raise conversion; "
     "test that with an experiment."
 )
-
-
-def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
-    """95% Wilson score interval for a proportion; (nan, nan) without trials.
-
-    Wilson rather than the normal approximation: it stays inside [0, 1] and is honest
-    for small groups and rates near zero, which is where triggers usually live.
-    """
-    if trials <= 0:
-        return (math.nan, math.nan)
-    p = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ def test_account_reasons_name_the_members_behind_them(trained_accounts) -> None:
         for positive, _ in scorer.reasons(features, scorer.predict(features))
         for r in positive
     ]
-    people = [t for t in texts if re.search(r"\(\d+ of \d+ members\)", t)]
+    people = [t for t in texts if re.search(r"\d+ of \d+ members", t)]
     assert people, texts[:10]
     team_texts = [t for t in texts if "members active this week" in t or "member" in t]
     assert team_texts
