@@ -62,6 +62,29 @@ class LiveRows:
     not_scored: pd.DataFrame  # entity_id, account_id, reason
 
 
+#: Why an entity is not scored at `as_of`: the same words in the leads file and over HTTP.
+SIGNED_UP_AFTER = "signed up after as_of"
+ALREADY_CONVERTED = "already converted before as_of"
+TRIAL_ENDED = "trial ended before as_of"
+
+
+def not_scored_reason(
+    signup_ms: int, as_of_ms: int, converted_ms: int | None = None, trial_end_ms: int | None = None
+) -> str | None:
+    """One entity's reason not to be scored at `as_of` (None: it is scored).
+
+    The single rule behind batch scoring (`live_rows`) and POST /score; the first that
+    applies wins: not signed up yet, then converted, then a trial that ended.
+    """
+    if signup_ms > as_of_ms:
+        return SIGNED_UP_AFTER
+    if converted_ms is not None and converted_ms < as_of_ms:
+        return ALREADY_CONVERTED
+    if trial_end_ms is not None and trial_end_ms < as_of_ms:
+        return TRIAL_ENDED
+    return None
+
+
 def live_rows(entities: pd.DataFrame, as_of: pd.Timestamp) -> LiveRows:
     """Every entity that can be scored at `as_of`; the rest with the reason why not."""
     table = entities.copy()
@@ -72,9 +95,9 @@ def live_rows(entities: pd.DataFrame, as_of: pd.Timestamp) -> LiveRows:
     reason = pd.Series(pd.NA, index=table.index, dtype="string")
     if "trial_end_at" in table.columns:  # a lapsed trial is no lead; the model never saw one
         ended = table["trial_end_at"].notna() & (table["trial_end_at"] < as_of)
-        reason[ended] = "trial ended before as_of"
-    reason[converted] = "already converted before as_of"
-    reason[not_signed_up] = "signed up after as_of"
+        reason[ended] = TRIAL_ENDED
+    reason[converted] = ALREADY_CONVERTED
+    reason[not_signed_up] = SIGNED_UP_AFTER
     scored = reason.isna()
     not_scored = table.loc[~scored, ["entity_id", "account_id"]].assign(reason=reason[~scored])
     return LiveRows(

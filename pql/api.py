@@ -106,14 +106,23 @@ def score_events(
     as_of: Any = None,
     signup_at: Any = None,
     converted_at: Any = None,
+    trial_end_at: Any = None,
 ) -> EntityScore:
-    """Score one entity from its raw events (as POST /score does), at `as_of` (now)."""
+    """Score one entity from its raw events (as POST /score does), at `as_of` (now).
+
+    An entity batch scoring would not score gets `status` "not scored" and the reason.
+    """
     from pql.serving.entity import EntityScorer
     from pql.serving.scoring import Scorer
 
     scorer = EntityScorer(Scorer(_bundle(model)))
     return scorer.score_events(
-        entity_id, events, as_of=as_of, signup_at=signup_at, converted_at=converted_at
+        entity_id,
+        events,
+        as_of=as_of,
+        signup_at=signup_at,
+        converted_at=converted_at,
+        trial_end_at=trial_end_at,
     )
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from pql.errors import InvalidInput
 from pql.features.live import entity_features
+from pql.features.rows import not_scored_reason
 from pql.serving.reasons import Reason
 from pql.serving.scoring import Scorer
 
@@ -32,17 +33,21 @@ LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: beyond it no date e
 
 @dataclass(frozen=True)
 class EntityScore:
+    """One entity's answer; `status` "not scored" (with the reason) carries no score."""
+
     entity_id: str
-    probability: float
-    score: int
-    tier: str
-    is_pql: bool
+    probability: float | None
+    score: int | None
+    tier: str | None
+    is_pql: bool | None
     as_of: str
     model_version: str | None
     reasons: list[Reason]
     negative_reasons: list[Reason]
     context: list[str]
     unknown_events: list[str] = field(default_factory=list)
+    status: str = "scored"
+    not_scored_reason: str | None = None
 
 
 def to_epoch_ms(value: Any, field_name: str) -> int:
@@ -197,8 +202,13 @@ class EntityScorer:
         as_of: Any = None,
         signup_at: Any = None,
         converted_at: Any = None,
+        trial_end_at: Any = None,
     ) -> EntityScore:
-        """Features from raw events at `as_of` (default now), then score and reasons."""
+        """Features from raw events at `as_of` (default now), then score and reasons.
+
+        An entity batch scoring would not score (signed up after `as_of`, converted
+        before it, trial ended) gets the same status and reason here, not a score.
+        """
         if not isinstance(entity_id, str) or not entity_id.strip():
             raise InvalidInput("entity_id", "a non-empty id is required")
         as_of_ms = _now_ms() if as_of is None else to_epoch_ms(as_of, "as_of")
@@ -213,12 +223,28 @@ class EntityScorer:
             signup_ms = int(parsed.time_ms.min())
         else:
             raise InvalidInput("signup_at", "required when there are no events")
-        if signup_ms > as_of_ms:
-            raise InvalidInput("signup_at", f"{_iso(signup_ms)} is after as_of {_iso(as_of_ms)}")
         converted_ms = None if converted_at is None else to_epoch_ms(converted_at, "converted_at")
+        trial_end_ms = None if trial_end_at is None else to_epoch_ms(trial_end_at, "trial_end_at")
         unknown = sorted(
             {n for n in parsed.names if n not in self.known_events and n != self.conversion_event}
         )
+        reason = not_scored_reason(signup_ms, as_of_ms, converted_ms, trial_end_ms)
+        if reason is not None:
+            return EntityScore(
+                entity_id=entity_id,
+                probability=None,
+                score=None,
+                tier=None,
+                is_pql=None,
+                as_of=_iso(as_of_ms),
+                model_version=self.model_version,
+                reasons=[],
+                negative_reasons=[],
+                context=[],
+                unknown_events=unknown,
+                status="not scored",
+                not_scored_reason=reason,
+            )
         features = entity_features(
             self.definitions,
             event_names=parsed.names,

@@ -71,7 +71,8 @@ def _field_path(loc: list[Any] | tuple[Any, ...]) -> str:
 
 def out_of_range_time(request: ScoreRequest) -> InvalidInput | None:
     """The first time field that parses but lies outside what a datetime can hold."""
-    fields = [(name, getattr(request, name)) for name in ("as_of", "signup_at", "converted_at")]
+    names = ("as_of", "signup_at", "converted_at", "trial_end_at")
+    fields = [(name, getattr(request, name)) for name in names]
     fields += [
         (f"events[{i}].timestamp", e["timestamp"]) for i, e in enumerate(request.events or ())
     ]

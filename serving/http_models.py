@@ -213,6 +213,9 @@ class ScoreRequest(_Request):
     converted_at: Timestamp | None = Field(
         default=None, description="Conversion time, when known: later events are not used."
     )
+    trial_end_at: Timestamp | None = Field(
+        default=None, description="End of the trial, when it has one. Events only."
+    )
 
 
 class BatchRequest(_Request):
@@ -252,10 +255,21 @@ class ScoreResponse(BaseModel):
     """Score, tier, PQL flag and reasons for one entity."""
 
     entity_id: str
-    probability: float = Field(ge=0, le=1, description="Calibrated conversion probability.")
-    score: int = Field(ge=0, le=100, description="Percentile of the probability among trials.")
-    tier: Literal["hot", "warm", "cold"]
-    is_pql: bool = Field(description="At or above the model's PQL threshold (tier hot).")
+    status: Literal["scored", "not scored"] = Field(
+        description="'not scored': batch scoring would not score it either (see the reason)."
+    )
+    not_scored_reason: str | None = Field(
+        description="signed up after as_of, already converted before as_of, or trial ended "
+        "before as_of (the same words as the leads file); null when scored."
+    )
+    probability: float | None = Field(
+        ge=0, le=1, description="Calibrated conversion probability (null when not scored)."
+    )
+    score: int | None = Field(
+        ge=0, le=100, description="Percentile of the probability among trials."
+    )
+    tier: Literal["hot", "warm", "cold"] | None
+    is_pql: bool | None = Field(description="At or above the model's PQL threshold (tier hot).")
     model_version: str | None = Field(description="Registry version of the model that scored.")
     as_of: str = Field(description="The time the features were computed for (ISO 8601, UTC).")
     reasons: list[ReasonOut] = Field(max_length=3, description="Why high, strongest first.")

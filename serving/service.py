@@ -184,6 +184,8 @@ class PqlService:
     def _respond(self, result: EntityScore) -> ScoreResponse:
         return ScoreResponse(
             entity_id=result.entity_id,
+            status=result.status,  # type: ignore[arg-type]  # "scored" | "not scored"
+            not_scored_reason=result.not_scored_reason,
             probability=result.probability,
             score=result.score,
             tier=result.tier,  # type: ignore[arg-type]  # a bundle's tiers are hot/warm/cold
@@ -209,7 +211,7 @@ class PqlService:
 
     def _entity_score(self, request: ScoreRequest) -> EntityScore:
         if request.features is not None:
-            for name in ("events", "as_of", "signup_at", "converted_at"):
+            for name in ("events", "as_of", "signup_at", "converted_at", "trial_end_at"):
                 if getattr(request, name) is not None:
                     raise InvalidInput(name, "give either features or events (and times)")
             return self.scorer.score_features(request.entity_id, request.features)
@@ -219,6 +221,7 @@ class PqlService:
             as_of=request.as_of,
             signup_at=request.signup_at,
             converted_at=request.converted_at,
+            trial_end_at=request.trial_end_at,
         )
 
     # The docstrings of the two endpoints are their descriptions in /docs.json.
