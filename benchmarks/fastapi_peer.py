@@ -47,7 +47,7 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     ]
     signup = (now - timedelta(days=3)).isoformat()
     scorer.score_events("warm-up", events, as_of=now.isoformat(), signup_at=signup)
-    state.update(scorer=scorer, version=loaded.version)
+    state.update(scorer=scorer, version=loaded.version, status=loaded.status)
     gc.collect()
     gc.freeze()
     yield
@@ -71,14 +71,18 @@ async def score(request: ScoreRequest) -> Response:
         return JSONResponse({"error": error.message, "field": error.field}, status_code=422)
     body = ScoreResponse(
         entity_id=result.entity_id,
+        status=result.status,  # type: ignore[arg-type]
+        not_scored_reason=result.not_scored_reason,
         probability=result.probability,
         score=result.score,
         tier=result.tier,
         is_pql=result.is_pql,
         model_version=state["version"],  # type: ignore[arg-type]
+        model_status=state["status"],  # type: ignore[arg-type]
         as_of=result.as_of,
         reasons=[ReasonOut(**r.as_dict()) for r in result.reasons],
         negative_reasons=[ReasonOut(**r.as_dict()) for r in result.negative_reasons],
+        context=result.context,
         unknown_events=result.unknown_events,
     )
     # serialised once by pydantic, as the service does (FastAPI would validate it again)

@@ -139,7 +139,10 @@ def score_batch(
 
     moment = dataset.data_end if as_of is None else _moment(as_of)
     version = getattr(model, "version", None)
-    return score_dataset(Scorer(_bundle(model)), dataset, moment, model_version=version)
+    status = getattr(model, "status", "not registered")
+    return score_dataset(
+        Scorer(_bundle(model)), dataset, moment, model_version=version, model_status=status
+    )
 
 
 def monitor(

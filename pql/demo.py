@@ -73,7 +73,11 @@ def demo_command(
     loaded = load_model(f"models:/{registered.model_name}@champion", store)
     dataset = load_dataset(load_spec(spec_path))
     batch = score_dataset(
-        Scorer(loaded.bundle), dataset, dataset.data_end, model_version=loaded.version
+        Scorer(loaded.bundle),
+        dataset,
+        dataset.data_end,
+        model_version=loaded.version,
+        model_status=loaded.status,
     )
     scored = batch.scored
     console.print(

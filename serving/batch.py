@@ -37,6 +37,7 @@ LEAD_COLUMNS = (
     "context",
     "last_active_at",
     "model_version",
+    "model_status",
     "as_of",
     "scored_at",
 )
@@ -116,6 +117,7 @@ def score_dataset(
     as_of: pd.Timestamp,
     *,
     model_version: str | None = None,
+    model_status: str = "not registered",
     progress: Callable[[int, int], None] | None = None,
 ) -> BatchScores:
     """Score all entities at `as_of`; `progress(done, total)` after each chunk."""
@@ -127,11 +129,16 @@ def score_dataset(
         )
     frame, live = live_features(dataset, as_of, bundle.definitions)
     scored = score_feature_rows(scorer, frame, progress)
-    return replace(_leads(scored, live.not_scored, as_of, model_version), features=frame)
+    leads = _leads(scored, live.not_scored, as_of, model_version, model_status)
+    return replace(leads, features=frame)
 
 
 def _leads(
-    scored: pd.DataFrame, not_scored: pd.DataFrame, as_of: pd.Timestamp, version: str | None
+    scored: pd.DataFrame,
+    not_scored: pd.DataFrame,
+    as_of: pd.Timestamp,
+    version: str | None,
+    status: str = "not registered",
 ) -> BatchScores:
     """Scored rows (best first) then the unscored ones with their reason: rows in = out."""
     unscored = not_scored.rename(columns={"reason": "not_scored_reason"}).assign(
@@ -139,6 +146,7 @@ def _leads(
     )
     leads = pd.concat([scored, unscored], ignore_index=True)
     leads["model_version"] = version
+    leads["model_status"] = status
     leads["as_of"] = as_of
     scored_at = pd.Timestamp(datetime.now(tz=UTC))
     leads["scored_at"] = scored_at
@@ -185,4 +193,4 @@ def score_dataset_with_rules(dataset: Dataset, as_of: pd.Timestamp) -> BatchScor
             "last_active_at": last_active_at(frame),
         }
     ).sort_values("score", ascending=False, kind="stable")
-    return _leads(scored, live.not_scored, as_of, "rules")
+    return _leads(scored, live.not_scored, as_of, "rules", "rules (no model)")

@@ -271,6 +271,9 @@ class ScoreResponse(BaseModel):
     tier: Literal["hot", "warm", "cold"] | None
     is_pql: bool | None = Field(description="At or above the model's PQL threshold (tier hot).")
     model_version: str | None = Field(description="Registry version of the model that scored.")
+    model_status: str = Field(
+        description="champion, or what else the model is (not promoted, refused by the gate)."
+    )
     as_of: str = Field(description="The time the features were computed for (ISO 8601, UTC).")
     reasons: list[ReasonOut] = Field(max_length=3, description="Why high, strongest first.")
     negative_reasons: list[ReasonOut] = Field(
@@ -311,6 +314,9 @@ class ModelInfo(BaseModel):
     run_id: str | None = Field(description="MLflow run that trained it.")
     uri: str = Field(description="What was loaded: a models:/ URI or a packed Bento model tag.")
     source: Literal["registry", "bento"]
+    status: str = Field(
+        description="champion, not promoted, refused by the gate (with why), or not registered"
+    )
     product: str
     entity: str = Field(description="user or account")
     trained_at: str

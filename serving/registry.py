@@ -92,6 +92,10 @@ def pin_version(uri: str, tracking_uri: str) -> str:
     return f"models:/{name}/{version.version}"
 
 
+#: What a model is in the registry, carried into every output it scores.
+CHAMPION_STATUS = "champion"
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     bundle: ModelBundle
@@ -99,6 +103,27 @@ class LoadedModel:
     name: str | None
     version: str | None
     run_id: str | None
+    #: "champion"; "not promoted"; "refused by the gate: <why>"; "not registered"
+    status: str = "not registered"
+
+    @property
+    def is_champion(self) -> bool:
+        return self.status == CHAMPION_STATUS
+
+
+def model_status(client, name: str, version: str) -> str:
+    """The registry's word on a version: champion, refused by the gate, or not promoted."""
+    try:
+        found = client.get_model_version(name, version)
+    except Exception:  # MLflow raises many types; an unknown status is said as such
+        return "unknown (the registry did not answer)"
+    if CHAMPION_STATUS in (getattr(found, "aliases", None) or []):
+        return CHAMPION_STATUS
+    tags = found.tags or {}
+    if tags.get("pql.gate") == "refuse":
+        why = tags.get("pql.gate_reasons", "")
+        return "refused by the gate" + (f": {why}" if why else "")
+    return "not promoted"
 
 
 def load_model(uri: str, tracking_uri: str | None = None) -> LoadedModel:
@@ -120,17 +145,20 @@ def load_model(uri: str, tracking_uri: str | None = None) -> LoadedModel:
             f"cannot load model {uri!r} from {shown_uri(store)}: {_first_line(exc)}"
         ) from None
     name = version = None
+    status = "not registered"
     if uri.startswith("models:/"):
+        client = mlflow.MlflowClient(store)
         name, _, ref = uri.removeprefix("models:/").partition("@")
         if ref:
-            client = mlflow.MlflowClient(store)
             version = str(client.get_model_version_by_alias(name, ref).version)
         else:
             name, _, version = name.partition("/")
+        status = model_status(client, name, version)
     return LoadedModel(
         bundle=model.unwrap_python_model().bundle,
         uri=uri,
         name=name,
         version=version,
         run_id=model.metadata.run_id,
+        status=status,
     )

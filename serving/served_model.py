@@ -35,6 +35,7 @@ class ServedModel:
     name: str | None
     version: str | None
     run_id: str | None
+    status: str = "not registered"  # the registry's word on it (see registry.model_status)
 
 
 def load_registry_model(settings: Settings, uri: str | None = None) -> ServedModel:
@@ -43,7 +44,13 @@ def load_registry_model(settings: Settings, uri: str | None = None) -> ServedMod
     check_store(settings.tracking_uri)
     loaded = load_model(uri or registry_uri(settings), settings.tracking_uri)
     return ServedModel(
-        loaded.bundle, loaded.uri, "registry", loaded.name, loaded.version, loaded.run_id
+        loaded.bundle,
+        loaded.uri,
+        "registry",
+        loaded.name,
+        loaded.version,
+        loaded.run_id,
+        loaded.status,
     )
 
 
@@ -66,6 +73,7 @@ def load_packed_model(tag: str = PACKED_ALIAS) -> ServedModel:
         name=_text_or_none(info.get("registered_name")),
         version=_text_or_none(info.get("registered_version")),
         run_id=_text_or_none(info.get("run_id")),
+        status=str(info.get("model_status") or "not registered"),
     )
 
 
@@ -103,6 +111,7 @@ def pack_champion(settings: Settings) -> bentoml.Model:
             "registered_version": identity.version,
             "run_id": identity.run_id,
             "source_uri": uri,
+            "model_status": identity.status,
         },
     )
     logger.info("packed %s (%s) as BentoML model %s", uri, identity.version, model.tag)

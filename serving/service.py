@@ -141,6 +141,7 @@ class PqlService:
             run_id=served.run_id,
             uri=served.uri,
             source=served.source,
+            status=served.status,
             product=bundle.spec.product,
             entity=bundle.spec.entity,
             trained_at=bundle.trained_at,
@@ -157,6 +158,8 @@ class PqlService:
         gc.collect()
         gc.freeze()
         logger.info("serving %s (version %s, %s)", served.uri, served.version, served.source)
+        if served.status != "champion":
+            logger.warning("the served model is not the champion: %s", served.status)
 
     def _warm_up(self) -> None:
         """One call through every path, so the first request does not pay set-up."""
@@ -191,6 +194,7 @@ class PqlService:
             tier=result.tier,  # type: ignore[arg-type]  # a bundle's tiers are hot/warm/cold
             is_pql=result.is_pql,
             model_version=self.version,
+            model_status=self.info.status,
             as_of=result.as_of,
             reasons=_reasons(result.reasons),
             negative_reasons=_reasons(result.negative_reasons),

@@ -35,6 +35,7 @@ class ReportContext:
     model_version: str | None  # "rules" for rule-based scores
     as_of: pd.Timestamp
     scored_at: pd.Timestamp
+    model_status: str = "champion"  # what the registry says of the model that scored
     leads_file: str | None = None  # where every row is (the CSV/Parquet written alongside)
     row_limit: int = DEFAULT_ROW_LIMIT
 
@@ -211,9 +212,15 @@ def render_lead_report(leads: pd.DataFrame, context: ReportContext) -> str:
         for k, v in stats
     )
     notice = ""
+    if context.model_status not in ("champion", "rules (no model)"):
+        notice += (
+            '<p class="notice warning" id="model-status">These scores come from a model '
+            f"that is not the champion: {_text(context.model_status)}. Treat tiers and "
+            "reasons with care.</p>"
+        )
     if len(scored) > len(shown):
         where = f" in {_text(context.leads_file)}" if context.leads_file else ""
-        notice = (
+        notice += (
             f'<p class="notice" id="limit-notice">Showing the {len(shown):,} highest-scored of '
             f"{len(scored):,} scored {context.entity}s; every entity is{where}.</p>"
         )
@@ -314,6 +321,7 @@ td.last{white-space:nowrap}.exact{display:block;color:var(--muted);font-size:12p
 td.holding{color:#8a3b12;max-width:22em;font-size:13px}
 .muted{color:var(--muted)}
 .notice{background:#fff8e6;border:1px solid #f5d78e;border-radius:6px;padding:8px 12px}
+.notice.warning{background:#fdecea;border-color:#f1aeb5;font-weight:600}
 .empty{background:#fff;border:1px dashed #c5ced8;border-radius:8px;padding:20px;font-size:15px}
 .counts{width:auto;min-width:360px}.n{text-align:right}
 .ids{columns:3 260px;padding-left:18px}

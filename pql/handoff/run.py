@@ -42,10 +42,12 @@ def check_html_output(html: Path | None) -> None:
 def write_lead_report(
     batch: BatchScores, spec: Spec, version: str | None, out: Path, html: Path, rows: int
 ) -> None:
+    statuses = batch.leads["model_status"].dropna().unique()
     context = ReportContext(
         product=spec.product,
         entity=spec.entity,
         model_version=version,
+        model_status=str(statuses[0]) if len(statuses) else "champion",
         as_of=batch.as_of,
         scored_at=batch.scored_at,
         leads_file=out.name,

@@ -127,7 +127,15 @@ def score_command(
             dataset,
             moment,
             model_version=loaded.version,
+            model_status=loaded.status,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if not loaded.is_champion:
+        console.print(
+            f"[yellow]warning:[/] {loaded.name or loaded.uri} v{loaded.version or '?'} is not "
+            f"the champion ({loaded.status}); the leads file's model_status column, the "
+            "HTML report and alerts say so",
+            highlight=False,
         )
     write_frame(batch.leads, out)
     _summary(batch, f"model v{loaded.version}", out, started)

@@ -244,6 +244,7 @@ def test_score_by_events_over_http_equals_in_process(server, registry, entity, l
     same_as_local(answer, expected)
     assert answer["as_of"] == expected.as_of
     assert answer["model_version"] == champion_version(registry)
+    assert answer["model_status"] == "champion" and answer["status"] == "scored"
     assert 1 <= len(answer["reasons"]) <= 3 and len(answer["negative_reasons"]) <= 2
     assert all(r["text"] and "{" not in r["text"] for r in answer["reasons"])
 
@@ -336,6 +337,7 @@ def test_model_endpoint_says_what_is_served(http, registry, trained) -> None:
     assert info["name"] == "pql-simulated" and info["version"] == version
     assert info["uri"] == f"models:/pql-simulated/{version}"  # `pql serve` pinned it
     assert info["source"] == "registry" and len(info["run_id"]) == 32
+    assert info["status"] == "champion"
     assert info["threshold"] == pytest.approx(bundle.threshold)
     assert info["tiers"] == {"hot": bundle.tiers.hot, "warm": bundle.tiers.warm}
     assert info["features"] == list(bundle.feature_names)
