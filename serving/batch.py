@@ -154,7 +154,7 @@ def _leads(
         if column not in leads.columns:
             leads[column] = None
     # nullable types: unscored rows stay empty instead of turning scores into floats
-    leads["score"] = leads["score"].astype("Int64")
+    leads["score"] = leads["score"].astype("Float64")
     leads["is_pql"] = leads["is_pql"].astype("boolean")
     return BatchScores(leads=leads[list(LEAD_COLUMNS)], as_of=as_of, scored_at=scored_at)
 

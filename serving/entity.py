@@ -37,7 +37,7 @@ class EntityScore:
 
     entity_id: str
     probability: float | None
-    score: int | None
+    score: float | None
     tier: str | None
     is_pql: bool | None
     as_of: str
@@ -183,7 +183,7 @@ class EntityScorer:
         return EntityScore(
             entity_id=entity_id,
             probability=float(scores.probability[0]),
-            score=int(scores.score[0]),
+            score=float(scores.score[0]),
             tier=str(scores.tier[0]),
             is_pql=bool(scores.is_pql[0]),
             as_of=_iso(as_of_ms),

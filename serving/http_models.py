@@ -265,8 +265,11 @@ class ScoreResponse(BaseModel):
     probability: float | None = Field(
         ge=0, le=1, description="Calibrated conversion probability (null when not scored)."
     )
-    score: int | None = Field(
-        ge=0, le=100, description="Percentile of the probability among trials."
+    score: float | None = Field(
+        ge=0,
+        le=100,
+        description="0-100, one decimal: 50 = the median training row, 100 = the highest "
+        "seen in training; ranks leads (null when not scored).",
     )
     tier: Literal["hot", "warm", "cold"] | None
     is_pql: bool | None = Field(description="At or above the model's PQL threshold (tier hot).")

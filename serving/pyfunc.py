@@ -34,7 +34,7 @@ class PqlModel(PythonModel):
         return pd.DataFrame(
             {
                 "probability": scored["probability"].astype(float),
-                "score": scored["score"].astype("int64"),
+                "score": scored["score"].astype(float),
                 "tier": scored["tier"].astype(str),
                 "is_pql": scored["is_pql"].astype(bool),
                 "reasons": [json.dumps(r) for r in scored["reasons"]],

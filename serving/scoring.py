@@ -16,8 +16,10 @@ import pandas as pd
 from pql.serving.bundle import ModelBundle
 from pql.serving.reasons import Reason, ReasonWriter
 
-#: Reference key holding percentiles of training-row probabilities (for the 0-100 score).
+#: Reference key holding percentiles of training-row probabilities (drift, old scores).
 PROBABILITY_REFERENCE = "__probability__"
+#: Reference key holding (lowest, median, highest) raw score of the training rows.
+RAW_REFERENCE = "__raw__"
 SMALL_BATCH = 256
 
 
@@ -43,11 +45,21 @@ class Scorer:
     def writer(self) -> ReasonWriter:
         return ReasonWriter(self.bundle.spec, self.bundle.definitions, self.bundle.reference)
 
-    def score_0_100(self, probability: np.ndarray) -> np.ndarray:
-        """Percentile of the probability among training rows: 90 = above 90% of trials."""
-        percentiles = np.asarray(self.bundle.reference[PROBABILITY_REFERENCE])
-        ranks = np.interp(probability, percentiles, np.linspace(0, 100, len(percentiles)))
-        return np.clip(np.floor(ranks), 0, 100).astype(np.int64)
+    def score_0_100(self, probability: np.ndarray, raw: np.ndarray | None = None) -> np.ndarray:
+        """The model's log-odds on a 0-100 scale set by the training rows: 50 = the median
+        training row, 100 = the highest seen in training (0 the lowest), linear in between
+        on each side; one decimal. It ranks: the top leads do not pile up at 99.
+
+        Bundles from before the raw reference keep their percentile-of-probability score.
+        """
+        bounds = self.bundle.reference.get(RAW_REFERENCE)
+        if raw is None or not bounds:
+            percentiles = np.asarray(self.bundle.reference[PROBABILITY_REFERENCE])
+            ranks = np.interp(probability, percentiles, np.linspace(0, 100, len(percentiles)))
+            return np.clip(np.floor(ranks), 0, 100)
+        low, middle, high = bounds
+        points = np.interp(np.asarray(raw), [low, middle, high], [0.0, 50.0, 100.0])
+        return np.round(points, 1)
 
     def predict(self, features: np.ndarray | pd.DataFrame) -> Scores:
         matrix = np.asarray(features, dtype=np.float64)
@@ -64,7 +76,7 @@ class Scorer:
         return Scores(
             raw=raw,
             probability=probability,
-            score=self.score_0_100(probability),
+            score=self.score_0_100(probability, raw),
             tier=self.bundle.tiers.name(probability, raw),
             is_pql=self.bundle.tiers.is_hot(probability, raw),
             contributions=contributions,

@@ -21,7 +21,7 @@ from pql.errors import TrainingDataError
 from pql.features.entities import ORACLE_COLUMN
 from pql.features.pipeline import Dataset, training_features
 from pql.serving.bundle import ModelBundle, Tiers
-from pql.serving.scoring import PROBABILITY_REFERENCE
+from pql.serving.scoring import PROBABILITY_REFERENCE, RAW_REFERENCE
 from pql.training.baselines import LogisticBaseline, PointsScore, SingleThresholdRule
 from pql.training.calibration import choose_calibrator
 from pql.training.drift import reference_bins
@@ -81,7 +81,9 @@ def _check_labels(rows: pd.DataFrame, min_positives: int, unlabeled: int) -> Non
         )
 
 
-def _reference(train: pd.DataFrame, names: list[str], probability: np.ndarray):
+def _reference(
+    train: pd.DataFrame, names: list[str], probability: np.ndarray, raw: np.ndarray
+):
     reference = {}
     for name in names:
         values = train[name].to_numpy(np.float64)
@@ -91,6 +93,7 @@ def _reference(train: pd.DataFrame, names: list[str], probability: np.ndarray):
     reference[PROBABILITY_REFERENCE] = tuple(
         float(v) for v in np.percentile(probability, PERCENTILES)
     )
+    reference[RAW_REFERENCE] = (float(raw.min()), float(np.median(raw)), float(raw.max()))
     return reference
 
 
@@ -288,7 +291,8 @@ def train_model(dataset: Dataset) -> TrainingResult:
     choice = choose_calibrator(validation_raw, validation["label"].to_numpy(), spec.model.seed)
     calibrate = choice.calibrator
     tiers = _model_tiers(spec, validation_raw, calibrate)
-    train_probability = calibrate(raw_scores(booster, train[names]))
+    train_raw = raw_scores(booster, train[names])
+    train_probability = calibrate(train_raw)
     timings["calibration"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -352,7 +356,7 @@ def train_model(dataset: Dataset) -> TrainingResult:
         booster_text=booster_text,
         calibrator=calibrate,
         tiers=tiers,
-        reference=_reference(train, names, train_probability),
+        reference=_reference(train, names, train_probability, train_raw),
         metrics={k: v for k, v in metrics.items() if k.startswith("test_")},
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         base_rate=float(train["label"].mean()),

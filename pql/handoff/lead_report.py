@@ -87,7 +87,7 @@ def _tier_badge(tier: object) -> str:
 
 
 def _score_cell(score: object, probability: object, tier: object) -> str:
-    value = 0 if _is_missing(score) else int(score)  # type: ignore[call-overload]
+    value = 0.0 if _is_missing(score) else float(score)  # type: ignore[arg-type]
     css = _text(tier) if _text(tier) in TIER_ORDER else "none"
     probability_text = ""
     if not _is_missing(probability):

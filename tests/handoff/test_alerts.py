@@ -257,7 +257,7 @@ def test_real_scores_open_one_alert_per_pql(trained, state):
     assert sorted(e["entity_id"] for e in events) == sorted(pqls["entity_id"])
     first = next(e for e in events if e["entity_id"] == pqls["entity_id"].iloc[0])
     row = pqls.iloc[0]
-    assert first["score"] == int(row["score"]) and first["tier"] == "hot"
+    assert first["score"] == float(row["score"]) and first["tier"] == "hot"
     assert first["reasons"][0] == row["reason_1"] and first["model_version"] == "2"
     assert record(state, batch.leads).qualified == 0
     # a frame read back from a leads CSV holds numpy numbers where strings were

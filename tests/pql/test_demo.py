@@ -51,6 +51,9 @@ def test_demo_trains_promotes_and_hands_over_the_leads(tmp_path, monkeypatch, ca
     leads = pd.read_csv(tmp_path / "demo" / "leads.csv")
     assert len(leads) == 3000  # every simulated user keeps a row, scored or not
     assert (leads["is_pql"] == True).any()  # noqa: E712 (empty for rows not scored)
+    top = leads.head(10)["score"]  # the score ranks: the top leads do not pile up at 99
+    assert (top >= 99).sum() <= 1 and top.nunique() >= 8, top.tolist()
+    assert top.is_monotonic_decreasing and set(leads["model_status"]) == {"champion"}
     page = (tmp_path / "demo" / "leads.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and str(leads.iloc[0]["entity_id"]) in page
     assert (tmp_path / "demo" / "mlflow.db").exists()
