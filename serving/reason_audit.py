@@ -218,3 +218,44 @@ def audit_scores(scorer: Scorer, frame: pd.DataFrame, id_column: str = "entity_i
             contradictions += auditor.check(str(entity_id), row, reason, False)
         checked += len(positive) + len(negative)
     return AuditReport(len(frame), checked, contradictions)
+
+
+def audit_rule_reasons(dataset, as_of) -> AuditReport:
+    """The rules path (`pql score --rules`): every reason is a rule the entity meets, and
+    every number in its text is one of the rule's own thresholds."""
+    from pql.features.pipeline import live_features
+    from pql.features.rules import parse_rule
+    from pql.serving.batch import score_dataset_with_rules
+
+    rules = dataset.spec.rules or []
+    names = dataset.definitions.names
+    by_text = {(rule.reason or f"{rule.name}: {rule.when}"): rule for rule in rules}
+    frame, _ = live_features(dataset, as_of)
+    features = frame.set_index(frame["entity_id"].astype(str))
+    leads = score_dataset_with_rules(dataset, as_of).scored
+    contradictions: list[Contradiction] = []
+    checked = 0
+    for lead in leads.itertuples():
+        row = features.loc[str(lead.entity_id)]
+        for text in (lead.reason_1, lead.reason_2, lead.reason_3):
+            if not isinstance(text, str):
+                continue
+            checked += 1
+            rule = by_text.get(text)
+            if rule is None:
+                contradictions.append(Contradiction(str(lead.entity_id), text, "no such rule"))
+                continue
+            columns = {name: np.asarray([row[name]], dtype=np.float64) for name in names}
+            if not bool(parse_rule(rule.when, names)(columns)[0]):
+                contradictions.append(
+                    Contradiction(
+                        str(lead.entity_id), text, f"the entity does not meet {rule.when}"
+                    )
+                )
+            thresholds = {_number(n) for n in NUMBER.findall(rule.when)}
+            for token in NUMBER.findall(text):
+                if _number(token) not in thresholds:
+                    contradictions.append(
+                        Contradiction(str(lead.entity_id), text, f"{token} is not in {rule.when}")
+                    )
+    return AuditReport(len(leads), checked, contradictions)

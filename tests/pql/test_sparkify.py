@@ -111,3 +111,17 @@ def test_train_refuses_and_the_rule_path_still_scores(
     assert flagged.sum() >= 1 and leads.loc[flagged, "reason_1"].notna().all()
     converted = (leads["not_scored_reason"] == "already converted before as_of").sum()
     assert 1 <= converted <= counts["conversions"]
+
+
+@pytest.mark.slow
+def test_rule_reasons_are_true_of_every_lead() -> None:
+    """The rules path: every reason names a rule the user meets, with its own numbers."""
+    from pql.features.pipeline import load_dataset
+    from pql.features.spec import load_spec
+    from pql.serving.reason_audit import audit_rule_reasons
+
+    dataset = load_dataset(load_spec(SPEC))
+    for as_of in (dataset.data_end, dataset.data_end - pd.Timedelta(days=20)):
+        report = audit_rule_reasons(dataset, as_of)
+        assert report.checked_reasons > 0
+        assert report.ok, report.contradictions[:10]
