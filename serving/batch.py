@@ -70,6 +70,7 @@ def _score_chunk(scorer: Scorer, features: np.ndarray) -> dict[str, object]:
 
     return {
         "probability": scores.probability,
+        "_raw": scores.raw,  # the ranking itself (ties in probability are not ties here)
         "score": scores.score,
         "tier": scores.tier,
         "is_pql": scores.is_pql,
@@ -93,12 +94,14 @@ def score_feature_rows(
         parts.append(pd.DataFrame(_score_chunk(scorer, features[start : start + CHUNK_ROWS])))
         if progress is not None:
             progress(min(start + CHUNK_ROWS, len(frame)), len(frame))
-    scored = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"probability": []})
+    empty = pd.DataFrame({"probability": [], "_raw": []})
+    scored = pd.concat(parts, ignore_index=True) if parts else empty
     scored.insert(0, "entity_id", frame["entity_id"].to_numpy())
     scored.insert(1, "account_id", frame["account_id"].to_numpy())
     scored.insert(2, "status", "scored")
     scored["last_active_at"] = last_active_at(frame)
-    return scored.sort_values("probability", ascending=False, kind="stable")
+    ranked = scored.sort_values("_raw", ascending=False, kind="stable")
+    return ranked.drop(columns="_raw")
 
 
 def last_active_at(frame: pd.DataFrame) -> pd.api.extensions.ExtensionArray:

@@ -79,3 +79,13 @@ def test_spec_examples_are_valid_specs(page: str, block: str) -> None:
     from pql.features.spec import parse_spec
 
     parse_spec(yaml.safe_load(block), source=page)
+
+
+def test_readme_shows_the_demos_top_ten_leads() -> None:
+    """scripts/readme_demo_leads.py writes this block; its leads are ranked by score."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- demo-leads:start -->")[1].split("<!-- demo-leads:end -->")[0]
+    rows = [line for line in block.splitlines() if line.startswith("| u")]
+    assert len(rows) == 10
+    scores = [float(row.split("|")[2]) for row in rows]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) >= 8
