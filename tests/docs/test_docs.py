@@ -85,7 +85,7 @@ def test_readme_shows_the_demos_top_ten_leads() -> None:
     """scripts/readme_demo_leads.py writes this block; its leads are ranked by score."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split("<!-- demo-leads:start -->")[1].split("<!-- demo-leads:end -->")[0]
-    rows = [line for line in block.splitlines() if line.startswith("| u")]
+    rows = [line for line in block.splitlines() if line.startswith("| u0")]
     assert len(rows) == 10
     scores = [float(row.split("|")[2]) for row in rows]
     assert scores == sorted(scores, reverse=True) and len(set(scores)) >= 8
