@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pql.errors import DataError, UsageError
+from pql.files import atomic_output
 
 # Piped output (CI logs, files) gets a readable width instead of the 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -67,10 +68,11 @@ def check_output(out: Path) -> None:
 def write_frame(frame: pd.DataFrame, out: Path) -> None:
     check_output(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
-        frame.to_parquet(out, index=False)
-    else:
-        frame.to_csv(out, index=False)
+    with atomic_output(out) as temporary:  # a killed job leaves the old file whole
+        if out.suffix.lower() == ".parquet":
+            frame.to_parquet(temporary, index=False)
+        else:
+            frame.to_csv(temporary, index=False)
 
 
 def progress_bar(label: str) -> Progress:

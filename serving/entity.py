@@ -55,7 +55,7 @@ def to_epoch_ms(value: Any, field_name: str) -> int:
     if isinstance(value, bool) or value is None:
         raise InvalidInput(field_name, "a time is required (ISO 8601 or epoch seconds/ms)")
     if isinstance(value, int | float):
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise InvalidInput(field_name, f"{value} is not a time")
         ms = int(value if abs(value) >= EPOCH_MS_FROM else value * 1000)
         return _in_range(ms, value, field_name)
@@ -63,7 +63,7 @@ def to_epoch_ms(value: Any, field_name: str) -> int:
         text = value.strip()
         try:
             number = float(text)
-        except ValueError:
+        except (ValueError, OverflowError):
             number = None
         if number is not None:
             return to_epoch_ms(number, field_name)
@@ -162,9 +162,28 @@ def _number(value: Any, field_name: str) -> float:
         number = float(value)
     except ValueError:
         raise InvalidInput(field_name, f"{value!r} is not a number") from None
+    except OverflowError:  # an integer beyond what a float holds (>= 2**1024)
+        raise InvalidInput(field_name, "a number too large to use") from None
     if not math.isfinite(number):
         raise InvalidInput(field_name, f"{value} is not a finite number")
     return number
+
+
+#: The most any count can be for one entity (a billion events is beyond any trial).
+MAX_COUNT = 1e9
+
+
+def feature_range(name: str) -> tuple[float, float]:
+    """The values a feature can take, by what it measures (its name's ending)."""
+    if name == "activity_trend_7d":
+        return (-1.0, 1.0)
+    if name.endswith("_share_7d") or name.endswith("_share"):
+        return (0.0, 1.0)
+    if name.endswith(("_sum", "_max")):  # a property aggregate: any finite number
+        return (-math.inf, math.inf)
+    if "hours" in name or name == "tenure_days":
+        return (0.0, 1e7)
+    return (0.0, MAX_COUNT)  # counts, days, sessions, users, breadth, streaks
 
 
 class EntityScorer:
@@ -275,4 +294,10 @@ class EntityScorer:
                 vector[position] = np.nan
                 continue
             vector[position] = _number(value, f"features.{name}")
+            low, high = feature_range(name)
+            if not low <= vector[position] <= high:
+                raise InvalidInput(
+                    f"features.{name}",
+                    f"{value} is outside what this feature can be ({low:g} to {high:g})",
+                )
         return self._result(entity_id, vector, _now_ms(), [])

@@ -133,7 +133,7 @@ class HttpGate:
             return await _reply(send, 401, "missing or wrong bearer token", None, bearer=True)
         if path not in SCORING_PATHS or scope["method"] != "POST":
             return await self.app(scope, receive, send)
-        if media is not None and media.split(b";", 1)[0].strip().lower() != b"application/json":
+        if media is None or media.split(b";", 1)[0].strip().lower() != b"application/json":
             return await _reply(send, 415, "send the body as application/json", "body")
         if length is None:  # chunked: read it here, bounded, then replay it
             body = await _read_bounded(receive)

@@ -15,6 +15,7 @@ from pathlib import Path
 from pql.clikit import check_writable, console
 from pql.errors import AlertDeliveryError, DataError
 from pql.features.spec import Spec
+from pql.files import write_text
 from pql.handoff.alerts import (
     AlertConfig,
     AlertState,
@@ -54,7 +55,7 @@ def write_lead_report(
         row_limit=rows,
     )
     html.parent.mkdir(parents=True, exist_ok=True)
-    html.write_text(render_lead_report(batch.leads, context), encoding="utf-8")
+    write_text(html, render_lead_report(batch.leads, context))
     shown = min(rows, len(batch.scored))
     console.print(f"lead report: {shown:,} leads -> {html}")
     warning = empty_report_message(batch.leads, context)

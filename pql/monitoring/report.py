@@ -14,6 +14,8 @@ from pathlib import Path
 
 import matplotlib
 
+from pql.files import atomic_output, write_text
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
@@ -104,7 +106,8 @@ def calibration_figure(curve: pd.DataFrame) -> plt.Figure:
 
 
 def _save(figure: plt.Figure, path: Path) -> Path:
-    figure.savefig(path, dpi=100)
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, dpi=100, format=path.suffix.lstrip(".") or "png")
     plt.close(figure)
     return path
 
@@ -190,7 +193,7 @@ def write_report(report: MonitorReport, folder: Path) -> Path:
             "![Calibration](calibration.png)",
         ]
     path = folder / REPORT_FILE
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(path, "\n".join(lines) + "\n")
     return path
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from pql.files import atomic_output, write_text
 from pql.triggers.discovery import RuleMetrics, TriggerReport
 
 TOP_TRIGGERS = 15
@@ -195,7 +196,8 @@ def write_trigger_files(report: TriggerReport, product: str, folder: Path) -> li
     """triggers.csv (every action, window and threshold), actions.csv, triggers.md."""
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "triggers.csv", folder / "actions.csv", folder / "triggers.md"]
-    report.stats.to_csv(written[0], index=False)
-    report.actions.to_csv(written[1], index=False)
-    written[2].write_text(triggers_markdown(report, product), encoding="utf-8")
+    for frame, path in ((report.stats, written[0]), (report.actions, written[1])):
+        with atomic_output(path) as temporary:
+            frame.to_csv(temporary, index=False)
+    write_text(written[2], triggers_markdown(report, product))
     return written

@@ -420,6 +420,11 @@ BAD_BODIES = [
         422,
         "events[0].properties.bytes",
     ),
+    (  # an integer no float holds: a 422 naming it, never a 500
+        {"entity_id": "u", "events": [event(event="file_uploaded", properties={"bytes": 2**1024})]},
+        422,
+        "events[0].properties.bytes",
+    ),
     ({"entity_id": "u", "features": {"no_such_feature": 1.0}}, 422, "features.no_such_feature"),
     ({"entity_id": "u", "features": {}}, 422, "features.tenure_days"),
     ({"entity_id": "u", "features": {}, "events": [event()]}, 422, "events"),
@@ -481,7 +486,8 @@ def test_size_limits(http, server) -> None:
 
     # answered before the body is read: the server then closes the connection
     padding = b" " * (MAX_BODY_BYTES + 1)
-    post = lambda content: httpx.post(f"{server.url}/score", content=content, headers=AUTH)  # noqa: E731
+    headers = {**AUTH, "Content-Type": "application/json"}
+    post = lambda content: httpx.post(f"{server.url}/score", content=content, headers=headers)  # noqa: E731
     reply = post(b'{"entity_id": "u"}' + padding)
     assert (reply.status_code, reply.json()["field"]) == (413, "body")
 
@@ -502,6 +508,20 @@ def test_media_type_must_be_json(http) -> None:
     for media in ("text/plain", "multipart/form-data", "application/vnd.bentoml+pickle"):
         reply = http.post("/score", content=b"{}", headers={"Content-Type": media})
         assert (reply.status_code, reply.json()["field"]) == (415, "body"), media
+    bare = http.post("/score", content=b'{"entity_id": "u", "events": []}')  # no Content-Type
+    assert "content-type" not in bare.request.headers
+    assert (bare.status_code, bare.json()["field"]) == (415, "body")
+
+
+@pytest.mark.server
+@pytest.mark.parametrize(
+    ("feature", "value"),
+    [("events_count", -1e6), ("events_count", 1e300), ("activity_trend_7d", 3.0)],
+)
+def test_feature_values_outside_their_range_are_named(http, trained, feature, value) -> None:
+    features = {**feature_row(trained), feature: value}
+    reply = http.post("/score", json={"entity_id": "f1", "features": features})
+    assert (reply.status_code, reply.json()["field"]) == (422, f"features.{feature}"), reply.text
 
 
 @pytest.mark.server
