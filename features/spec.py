@@ -9,6 +9,7 @@ data can move together.
 from __future__ import annotations
 
 import difflib
+import re
 import string
 from enum import StrEnum
 from pathlib import Path
@@ -233,7 +234,23 @@ class Split(_Strict):
 class ModelSettings(_Strict):
     seed: int = 42
     min_positives: Annotated[int, Field(ge=1)] = 50
-    params: dict[str, Any] = Field(default_factory=dict)
+    #: LightGBM overrides: a flat mapping of parameter names to numbers, text or booleans
+    params: dict[str, Any] = Field(default_factory=dict, max_length=100)
+
+    @field_validator("params")
+    @classmethod
+    def _flat_scalars(cls, params: dict[str, Any]) -> dict[str, Any]:
+        for name, value in params.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", str(name)):
+                raise ValueError(f"{name!r}: not a LightGBM parameter name")
+            if not isinstance(value, bool | int | float | str) or (
+                isinstance(value, str) and len(value) > 200
+            ):
+                raise ValueError(
+                    f"{name}: expected a number, short text or true/false, "
+                    f"got {type(value).__name__}"
+                )
+        return params
     split: Split = Split()
 
 
@@ -397,6 +414,31 @@ def _resolve_paths(spec: Spec, base_dir: Path) -> Spec:
     return spec.model_copy(update={"data": data})
 
 
+#: A spec is a small document: bounds that no real spec comes near, but that stop a
+#: few kilobytes of YAML from expanding into gigabytes (aliases) or a RecursionError.
+MAX_ALIASES = 100
+MAX_DEPTH = 20
+
+
+def _check_yaml_shape(text: str, path: Path) -> None:
+    """Refuse alias bombs and deep nesting before anything is built from the text."""
+    depth = aliases = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise SpecError(
+                    f"{path}: more than {MAX_ALIASES} YAML aliases (*name); write the values out"
+                )
+        elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else "?"
+                raise SpecError(f"{path}: nested deeper than {MAX_DEPTH} levels at line {line}")
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+
+
 def load_spec(path: str | Path) -> Spec:
     """Read and validate `pql.yaml`; errors name the file, the key and the problem."""
     path = Path(path)
@@ -407,6 +449,7 @@ def load_spec(path: str | Path) -> Spec:
     except UnicodeDecodeError as exc:
         raise SpecError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
+        _check_yaml_shape(text, path)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
