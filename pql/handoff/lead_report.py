@@ -203,6 +203,7 @@ def render_lead_report(leads: pd.DataFrame, context: ReportContext) -> str:
     stats = [
         ("scored", f"{len(scored):,}"),
         ("PQLs", f"{pqls:,}"),
+        ("hot share", f"{100 * pqls / len(scored):.1f}%" if len(scored) else "-"),
         *((f"{tier}", f"{int(tiers.get(tier, 0)):,}") for tier in TIER_ORDER),
         ("not scored", f"{len(unscored):,}"),
     ]

@@ -153,6 +153,12 @@ def _summary(batch, scorer_name: str, out: Path, started: float) -> None:
         + ", ".join(f"{k} {v:,}" for k, v in scored["tier"].value_counts().items())
         + f") in {time.perf_counter() - started:.1f}s with {scorer_name} -> {out}"
     )
+    if len(scored):
+        hot = float((scored["tier"] == "hot").mean())
+        console.print(
+            f"  hot: {100 * hot:.1f}% of the scored entities (the spec's pql.top_percent is a "
+            "share of the training cutoffs; a scoring run's share follows who is in it)"
+        )
     for reason, count in leads["not_scored_reason"].dropna().value_counts().items():
         console.print(f"  not scored: {reason}: {count:,}")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pql.features.pipeline import live_features, training_features
 from pql.serving.reason_audit import ReasonAuditor, audit_scores
@@ -154,4 +156,31 @@ def test_non_monotone_model_on_a_random_population(trained) -> None:
     frame.insert(0, "entity_id", [f"r{i}" for i in range(n)])
     report = audit_scores(Scorer(free), frame)
     assert report.checked_reasons > n
+    assert report.ok, _summary(report)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_property_any_feature_row_gets_only_true_texts(trained, data) -> None:
+    """Property: for any feature row (counts, trends, hours drawn at random, zeros and
+    missing values included), the writer's texts pass the audit."""
+    scorer = Scorer(trained.result.bundle)
+    names = list(scorer.bundle.feature_names)
+    row = {}
+    for name in names:
+        if name == "activity_trend_7d":
+            row[name] = data.draw(st.floats(-1, 1))
+        elif "hours" in name:
+            row[name] = data.draw(st.one_of(st.just(float("nan")), st.floats(0, 5000)))
+        elif name.endswith("_share_7d") or name.endswith("_share"):
+            row[name] = data.draw(st.floats(0, 1))
+        else:
+            row[name] = float(data.draw(st.integers(0, 300)))
+    frame = pd.DataFrame([{"entity_id": "p", **row}])
+    report = audit_scores(scorer, frame)
     assert report.ok, _summary(report)
