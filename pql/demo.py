@@ -95,7 +95,9 @@ def demo_command(
         f"demo finished in {time.perf_counter() - started:.0f}s. Every lead: {leads_file}; "
         f"the sales reps' report: {report_file} (open it in a browser)."
     )
-    console.print(next_steps(store, spec_path, out), highlight=False, soft_wrap=True)
+    console.print(
+        next_steps(store, spec_path, out, batch.as_of), highlight=False, soft_wrap=True
+    )
 
 
 def _program(name: str) -> str:
@@ -109,15 +111,19 @@ def _program(name: str) -> str:
         return str(here)
 
 
-def next_steps(store: str, spec_path: Path, out: Path) -> str:
-    """The exact commands that serve, score and browse the demo's model from here."""
+def next_steps(store: str, spec_path: Path, out: Path, as_of) -> str:
+    """The exact commands that serve, score and browse the demo's model from here.
+
+    The score command names the demo's moment (the end of its simulated data): scored
+    "now", every simulated trial would have ended long ago.
+    """
     pql, mlflow = _program("pql"), _program("mlflow")
     return "\n".join(
         [
             "Next, from this folder:",
             f"  MLFLOW_TRACKING_URI={store} {pql} serve   # HTTP scoring on http://127.0.0.1:3000",
             f"  MLFLOW_TRACKING_URI={store} {pql} score --spec {spec_path} "
-            f"--out {out / 'leads.csv'}",
+            f"--as-of {as_of.isoformat()} --out {out / 'leads.csv'} --audit-reasons",
             f"  {mlflow} ui --backend-store-uri {store}   # runs, metrics and plots",
         ]
     )

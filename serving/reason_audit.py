@@ -203,6 +203,8 @@ def _same(a: float, b: float) -> bool:
 def audit_scores(scorer: Scorer, frame: pd.DataFrame, id_column: str = "entity_id") -> AuditReport:
     """Score `frame`'s feature rows, explain them and audit every reason text."""
     names = list(scorer.bundle.feature_names)
+    if frame.empty:  # nothing scored, nothing said: nothing to contradict
+        return AuditReport(0, 0, [])
     features = frame[names].to_numpy(np.float64)
     auditor = ReasonAuditor.for_scorer(scorer)
     scores = scorer.predict(features)

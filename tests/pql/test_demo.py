@@ -67,7 +67,11 @@ def test_demo_trains_promotes_and_hands_over_the_leads(tmp_path, monkeypatch, ca
     (tmp_path / "demo" / "leads.csv").unlink()
     done = subprocess.run(score, env=env, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr + done.stdout
-    assert len(pd.read_csv(tmp_path / "demo" / "leads.csv")) == 3000
+    rescored = pd.read_csv(tmp_path / "demo" / "leads.csv")
+    assert len(rescored) == 3000
+    # the demo's own moment: the same entities are scored, and every reason holds
+    assert (rescored["status"] == "scored").sum() == (leads["status"] == "scored").sum()
+    assert "reason audit: 0 contradiction(s)" in done.stdout.replace("\n", " ")
 
     # `pql serve` as the old README showed it (no store here): exit 6, naming the store
     bare = [sys.executable, "-m", "pql", "serve", "--port", str(free_port())]

@@ -184,3 +184,10 @@ def test_property_any_feature_row_gets_only_true_texts(trained, data) -> None:
     frame = pd.DataFrame([{"entity_id": "p", **row}])
     report = audit_scores(scorer, frame)
     assert report.ok, _summary(report)
+
+
+def test_a_run_that_scored_nobody_has_nothing_to_audit(trained) -> None:
+    scorer = Scorer(trained.result.bundle)
+    empty = pd.DataFrame(columns=["entity_id", *scorer.bundle.feature_names])
+    report = audit_scores(scorer, empty)
+    assert report.ok and report.checked_reasons == 0
