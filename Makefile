@@ -70,4 +70,4 @@ bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/bench_features.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache pql-demo mlruns
+	rm -rf $(VENV) build *.egg-info .pytest_cache pql-demo mlruns pql-scores
