@@ -45,6 +45,17 @@ def check_store(tracking_uri: str) -> None:
                 f"no MLflow store at {path.resolve()} (MLFLOW_TRACKING_URI={tracking_uri}); "
                 "point MLFLOW_TRACKING_URI at the store `pql train` wrote"
             )
+        refuse_empty_store(path)
+
+
+def refuse_empty_store(path: Path) -> None:
+    """A 0-byte file is no store: MLflow would quietly make an empty one of it, and the
+    models the user expects there would seem to have vanished."""
+    if path.is_file() and path.stat().st_size == 0:
+        raise ModelLoadError(
+            f"{path.resolve()} is empty (0 bytes): not an MLflow store; restore it from a "
+            "backup, or delete it to start a new store"
+        )
 
 
 def registry_uri(settings: Settings) -> str:

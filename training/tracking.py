@@ -29,10 +29,10 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 from pql import errors as pql_errors
-from pql.errors import TrackingError
+from pql.errors import ModelLoadError, TrackingError
 from pql.features.pipeline import Dataset
 from pql.serving.pyfunc import BUNDLE_ARTIFACT, PqlModel
-from pql.serving.registry import shown_uri
+from pql.serving.registry import refuse_empty_store, shown_uri
 from pql.serving.scoring import Scorer
 from pql.settings import Settings, quiet_libraries
 from pql.training import plots
@@ -58,6 +58,11 @@ def open_tracking(uri: str | None = None) -> MlflowClient:
     `uri` defaults to the environment's (`MLFLOW_TRACKING_URI`, else ./mlflow.db).
     """
     uri = uri or Settings.from_env().tracking_uri
+    if uri.startswith("sqlite:///"):
+        try:
+            refuse_empty_store(Path(uri.removeprefix("sqlite:///")))
+        except ModelLoadError as exc:
+            raise TrackingError(exc.message) from None
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.ERROR)
     quiet_libraries()

@@ -86,3 +86,19 @@ def test_unopenable_tracking_store_is_a_clear_error(tmp_path, monkeypatch) -> No
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{not_a_folder}/mlflow.db")
     with pytest.raises(TrackingError, match="cannot open the MLflow tracking store"):
         open_tracking()
+
+
+def test_a_zero_byte_store_is_refused_not_emptied(tmp_path) -> None:
+    """MLflow would turn a 0-byte mlflow.db into a new empty store: say it instead."""
+    from pql.errors import ExitCode, ModelLoadError, TrackingError
+    from pql.serving.registry import registry_uri
+    from pql.settings import Settings
+
+    empty = tmp_path / "mlflow.db"
+    empty.touch()
+    with pytest.raises(TrackingError, match="empty \\(0 bytes\\)") as refused:
+        open_tracking(f"sqlite:///{empty}")
+    assert refused.value.exit_code == ExitCode.MODEL_STORE
+    with pytest.raises(ModelLoadError, match="empty \\(0 bytes\\)"):
+        registry_uri(Settings(tracking_uri=f"sqlite:///{empty}"))
+    assert empty.stat().st_size == 0  # left as it was
