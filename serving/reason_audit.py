@@ -98,7 +98,7 @@ class ReasonAuditor:
             value = row.get(name, float("nan"))
             if not math.isfinite(value):
                 continue
-            values |= {round(value), round(value / 24), round(value), round(100 * value)}
+            values |= {round(value), round(value / 24), round(100 * value)}
         if group == "momentum":
             values.add(round(row.get("events_count_7d", float("nan"))))
         members = row.get("active_users", float("nan"))

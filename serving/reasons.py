@@ -408,8 +408,8 @@ class ReasonWriter:
             members = count_text(self._value(values, "active_users"))
             text = f"{count_text(value)} of {members} members {words.past}"
         else:  # the property aggregate
-            text = capitalize(f"{words.past} ({action.property} {action.aggregate}: ")
-            text += f"{count_text(value)})"
+            amount = "in all" if action.aggregate == "sum" else "at most"
+            text = capitalize(f"{words.past} ({action.property} {amount}: {count_text(value)})")
         return text + (self._context_text(feature, value) if positive else "")
 
     def _activity_text(

@@ -130,6 +130,7 @@ COUNTABLE = frozenset(
         "item",
         "key",
         "lead",
+        "limit",
         "link",
         "meeting",
         "member",
@@ -177,7 +178,9 @@ def _regular(verb: str) -> str:
 def _object(words: list[str]) -> str:
     phrase = " ".join(words)
     if words and words[-1] in COUNTABLE:
-        article = "an" if phrase[0] in "aeiou" else "a"
+        # "an update", "an integration" but "a usage limit", "a user": by sound
+        vowel = phrase[0] in "aeio" or phrase.startswith(("up", "un", "um"))
+        article = "an" if vowel else "a"
         return f"{article} {phrase}"
     return phrase
 

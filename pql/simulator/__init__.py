@@ -4,30 +4,5 @@ Used by `pql simulate`, `pql demo`, the tests, the notebooks and the benchmarks;
 production code imports it (an import contract in `make test` says so).
 """
 
-from pql.simulator.product import (
-    ACCOUNT_SPEC,
-    CONVERSION_EVENT,
-    EVENT_TYPES,
-    MID_TRIAL_COEFFICIENTS,
-    MID_TRIAL_INTERCEPT,
-    TRIAL_END_COEFFICIENTS,
-    TRIAL_END_INTERCEPT,
-    SimulationSummary,
-    mid_trial_daily_hazard,
-    simulate,
-    trial_end_probability,
-)
-
-__all__ = [
-    "ACCOUNT_SPEC",
-    "CONVERSION_EVENT",
-    "EVENT_TYPES",
-    "MID_TRIAL_COEFFICIENTS",
-    "MID_TRIAL_INTERCEPT",
-    "TRIAL_END_COEFFICIENTS",
-    "TRIAL_END_INTERCEPT",
-    "SimulationSummary",
-    "mid_trial_daily_hazard",
-    "simulate",
-    "trial_end_probability",
-]
+from pql.simulator.product import *  # noqa: F403  (the names `product.__all__` lists)
+from pql.simulator.product import __all__ as __all__

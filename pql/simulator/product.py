@@ -38,6 +38,7 @@ from pql.errors import DataError
 from pql.features.entities import ORACLE_COLUMN
 
 __all__ = [
+    "ACCOUNT_SPEC",
     "CONVERSION_EVENT",
     "EVENT_TYPES",
     "MID_TRIAL_COEFFICIENTS",
