@@ -64,21 +64,17 @@ def _score_chunk(scorer: Scorer, features: np.ndarray) -> dict[str, object]:
     positive, negative = writer.select(writer.grouped(contributions), 3, 1)
     positive_texts = writer.texts(features, contributions, positive, True, 3)
     negative_texts = writer.texts(features, contributions, negative, False, 1)
-
-    def nth(texts: list[list[str]], n: int) -> list[str | None]:
-        return [t[n] if len(t) > n else None for t in texts]
-
     return {
         "probability": scores.probability,
         "_raw": scores.raw,  # the ranking itself (ties in probability are not ties here)
         "score": scores.score,
         "tier": scores.tier,
         "is_pql": scores.is_pql,
-        "reason_1": nth(positive_texts, 0),
-        "reason_2": nth(positive_texts, 1),
-        "reason_3": nth(positive_texts, 2),
-        "negative_reason_1": nth(negative_texts, 0),
-        "context": ["; ".join(writer.context(row)) for row in features],
+        "reason_1": positive_texts[:, 0],
+        "reason_2": positive_texts[:, 1],
+        "reason_3": positive_texts[:, 2],
+        "negative_reason_1": negative_texts[:, 0],
+        "context": writer.context_texts(features),
     }
 
 

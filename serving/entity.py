@@ -120,39 +120,76 @@ def _parse_events(
     need_users: bool = False,
 ) -> _ParsedEvents:
     """Events later than `as_of` are fine (ignored by the features); later than now is not."""
-    latest_ms = _now_ms() + FUTURE_TOLERANCE_MS
-    names, times, sessions, users = [], [], [], []
-    properties: dict[str, list[float]] = {name: [] for name in property_columns}
-    for position, event in enumerate(events):
-        where = f"events[{position}]"
-        name = event.get("event")
+    names: list[Any] = [event.get("event") for event in events]  # text, checked below
+    for position, name in enumerate(names):
         if not isinstance(name, str) or not name.strip():
-            raise InvalidInput(f"{where}.event", "an event name (non-empty text) is required")
-        moment = to_epoch_ms(event.get("timestamp"), f"{where}.timestamp")
-        if moment > latest_ms:
-            raise InvalidInput(f"{where}.timestamp", f"{_iso(moment)} is in the future")
-        names.append(name)
-        times.append(moment)
-        sessions.append(event.get("session_id"))
-        user = event.get("user_id")
-        if need_users and (user is None or not str(user).strip()):
             raise InvalidInput(
-                f"{where}.user_id", "required when scoring accounts (who in the team did it)"
+                f"events[{position}].event", "an event name (non-empty text) is required"
             )
-        users.append(user)
-        props = event.get("properties") or {}
-        for column in property_columns:
-            raw = props.get(column, event.get(column))
-            number = float("nan") if raw is None else _number(raw, f"{where}.properties.{column}")
-            properties[column].append(number)
+    times = epoch_ms_of_events([event.get("timestamp") for event in events])
+    latest_ms = _now_ms() + FUTURE_TOLERANCE_MS
+    if len(times) and times.max() > latest_ms:
+        position = int(np.argmax(times > latest_ms))
+        raise InvalidInput(
+            f"events[{position}].timestamp", f"{_iso(int(times[position]))} is in the future"
+        )
+    sessions = [event.get("session_id") for event in events]
+    users = [event.get("user_id") for event in events]
+    if need_users:
+        for position, user in enumerate(users):
+            if user is None or not str(user).strip():
+                raise InvalidInput(
+                    f"events[{position}].user_id",
+                    "required when scoring accounts (who in the team did it)",
+                )
+    properties: dict[str, list[float]] = {}
+    for column in property_columns:
+        values = []
+        for position, event in enumerate(events):
+            raw = (event.get("properties") or {}).get(column, event.get(column))
+            where = f"events[{position}].properties.{column}"
+            values.append(float("nan") if raw is None else _number(raw, where))
+        properties[column] = values
     has_sessions = any(s is not None for s in sessions)
     return _ParsedEvents(
         names=names,
-        time_ms=np.asarray(times, dtype=np.int64),
+        time_ms=times,
         sessions=[str(s) for s in sessions] if has_sessions else None,
         users=[str(u) for u in users],
         properties=properties,
     )
+
+
+def epoch_ms_of_events(stamps: list[Any]) -> np.ndarray:
+    """Epoch ms of every event's timestamp, as `to_epoch_ms` reads each one.
+
+    UTC ISO 8601 texts (the common request) are parsed in one vectorised call; anything
+    else, or any text it cannot read, goes value by value through `to_epoch_ms`, which
+    names the first bad one (`events[3].timestamp`).
+    """
+    ms = _utc_iso_ms(stamps)
+    if ms is not None and ((ms >= 0) & (ms <= LATEST_MS)).all():
+        return ms
+    return np.array(
+        [to_epoch_ms(s, f"events[{i}].timestamp") for i, s in enumerate(stamps)], dtype=np.int64
+    )
+
+
+def _utc_iso_ms(stamps: list[Any]) -> np.ndarray | None:
+    """Epoch ms of texts like 2026-03-01T10:00:00.250Z (UTC or no zone), else None."""
+    texts = []
+    for stamp in stamps:
+        if type(stamp) is not str or len(stamp) < 10 or stamp[4] != "-":
+            return None
+        text = stamp[:-1] if stamp.endswith("Z") else stamp.removesuffix("+00:00")
+        if "+" in text[10:] or "-" in text[10:]:  # another zone: the general path
+            return None
+        texts.append(text)
+    try:
+        micros = np.array(texts, dtype="datetime64[us]").astype(np.int64)
+    except (ValueError, OverflowError):
+        return None
+    return micros // 1000  # floor, as to_epoch_ms
 
 
 def _number(value: Any, field_name: str) -> float:

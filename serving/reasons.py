@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from dataclasses import dataclass
 
 import numpy as np
 
 from pql.features.definitions import ACCOUNT_FEATURES, ACTIVITY_FEATURES, FeatureDefinitions
 from pql.features.spec import ActionKind, Spec
+from pql.serving.reason_choice import ChosenReasons, choose
 from pql.serving.wording import action_words, capitalize
 
 #: Activity features grouped into the reasons a person would name.
@@ -109,6 +111,13 @@ def feature_groups(definitions: FeatureDefinitions) -> list[str]:
     return [definitions.action_of(name) or ACTIVITY_GROUPS[name] for name in definitions.names]
 
 
+def placeholders(template: str | None) -> list[str]:
+    """The field names a reason template states ("Invited {count} teammates": count)."""
+    if not template:
+        return []
+    return [field for _, field, _, _ in string.Formatter().parse(template) if field]
+
+
 def count_text(value: float) -> str:
     return "0" if not math.isfinite(value) else f"{value:,.0f}"
 
@@ -150,13 +159,34 @@ def _main_measure(template: str) -> str | None:
 
 
 def ago(hours: float) -> str:
-    if hours < 1:
+    """How long ago, in the largest whole unit a person would say (hours, then days)."""
+    return str(ago_texts(np.array([hours]))[0])
+
+
+#: Up to this many values, `ago_texts` formats each (finding distinct ones costs more).
+FEW_TIMES = 16
+
+
+def ago_texts(hours: np.ndarray) -> np.ndarray:
+    """`ago` for many finite values at once: each distinct text is formatted once."""
+    hours = np.asarray(hours, dtype=np.float64)
+    # units: 0 = within the hour, 1 = hours, 2 = days; numpy rounds half to even, as round()
+    unit = np.where(hours < 1, 0, np.where(hours < 24, 1, 2))
+    count = np.where(unit == 2, np.round(hours / 24), np.where(unit == 1, np.round(hours), 0))
+    if len(hours) <= FEW_TIMES:
+        return np.array(
+            [_ago_words(int(u), int(c)) for u, c in zip(unit, count, strict=True)], dtype=object
+        )
+    cases, index = np.unique(np.column_stack([unit, count]), axis=0, return_inverse=True)
+    words = np.array([_ago_words(int(u), int(c)) for u, c in cases], dtype=object)
+    return words[np.asarray(index).reshape(-1)]
+
+
+def _ago_words(unit: int, count: int) -> str:
+    if unit == 0:
         return "within the last hour"
-    if hours < 24:
-        n = round(hours)
-        return f"{n} hour{'s' * (n != 1)} ago"
-    n = round(hours / 24)
-    return f"{n} day{'s' * (n != 1)} ago"
+    name = "hour" if unit == 1 else "day"
+    return f"{count} {name}{'s' * (count != 1)} ago"
 
 
 class ReasonWriter:
@@ -179,6 +209,15 @@ class ReasonWriter:
             name: action_words(name, action.label) for name, action in spec.actions.items()
         }
         self._properties = {a.name: a.property_feature for a in definitions.actions}
+        self._action_features = {
+            action: [n for n in definitions.names if definitions.action_of(n) == action]
+            for action in spec.actions
+        }
+        # per group, the features that may carry its contribution (-1 pads the rows)
+        carried = [self.carrier_names(group) for group in self.group_names]
+        self._carrier_positions = np.full((len(carried), max(map(len, carried), default=0)), -1)
+        for row, names in enumerate(carried):
+            self._carrier_positions[row, : len(names)] = [self._position[n] for n in names]
 
     # ------------------------------------------------------------------ ranking
 
@@ -214,12 +253,46 @@ class ReasonWriter:
 
         `contributions` are the per-feature contributions (without the base value).
         """
-        grouped = self.grouped(contributions[None, :])
+        row = np.asarray(values, dtype=np.float64).reshape(1, -1)
+        contrib = np.asarray(contributions, dtype=np.float64).reshape(1, -1)
+        return self.explain(row, contrib, top_positive, top_negative)[0]
+
+    def explain(
+        self,
+        values: np.ndarray,
+        contributions: np.ndarray,
+        top_positive: int = 3,
+        top_negative: int = 2,
+    ) -> list[tuple[list[Reason], list[Reason]]]:
+        """(positive, negative) reasons of many rows, chosen as batch scoring chooses
+        them, so an entity reads the same whichever way it was scored."""
+        grouped = self.grouped(contributions)
         positive, negative = self.select(grouped, top_positive, top_negative)
-        return (
-            self._pick(values, contributions, grouped[0], positive[0], True, top_positive),
-            self._pick(values, contributions, grouped[0], negative[0], False, top_negative),
-        )
+        chosen = [
+            choose(self, values, contributions, positive, True, top_positive),
+            choose(self, values, contributions, negative, False, top_negative),
+        ]
+        return [
+            (
+                self._reason_list(values, grouped, chosen[0], row),
+                self._reason_list(values, grouped, chosen[1], row),
+            )
+            for row in range(len(values))
+        ]
+
+    def _reason_list(
+        self, values: np.ndarray, grouped: np.ndarray, chosen: ChosenReasons, row: int
+    ) -> list[Reason]:
+        return [
+            Reason(
+                action=self.group_names[group],
+                value=self._value(values[row], measure) if measure else None,
+                contribution=float(grouped[row, group]),
+                text=text,
+                measure=measure,
+            )
+            for group, measure, text in chosen.row(row)
+        ]
 
     def texts(
         self,
@@ -228,59 +301,131 @@ class ReasonWriter:
         selected: np.ndarray,
         positive: bool,
         limit: int,
-    ) -> list[list[str]]:
-        """Reason texts of many rows (batch scoring's CRM columns)."""
-        grouped = self.grouped(contributions)
-        return [
-            [
-                r.text
-                for r in self._pick(
-                    values[row], contributions[row], grouped[row], picks, positive, limit
-                )
-            ]
-            for row, picks in enumerate(selected)
-        ]
+    ) -> np.ndarray:
+        """(n, limit) reason texts of many rows, None where a row has fewer (the batch
+        CRM columns); each distinct statement is written once, not once per row."""
+        return choose(self, values, contributions, selected, positive, limit).text
 
-    def _pick(
-        self,
-        values: np.ndarray,
-        contributions: np.ndarray,
-        grouped: np.ndarray,
-        candidates: np.ndarray,
-        positive: bool,
-        limit: int,
-    ) -> list[Reason]:
-        out: list[Reason] = []
-        for index in candidates:
-            if index < 0 or len(out) >= limit:
-                break
-            reason = self._reason(int(index), values, contributions, grouped, positive)
-            if reason is not None:
-                out.append(reason)
-        return out
+    # ------------------------------------------------------------------ carriers
+
+    def carrier_names(self, group: str) -> tuple[str, ...]:
+        """The group's features whose contribution decides which value a reason states.
+
+        Empty where the statement does not depend on the contributions (negative-kind
+        actions, momentum, context groups).
+        """
+        if group in self.spec.actions:
+            if self.spec.actions[group].kind is ActionKind.negative:
+                return ()
+            names = [f"{group}_{m}" for m in ("count_7d", "active_days", "count")]
+            names += [f"{group}_users"] if self.definitions.account_level else []
+            prop = self._properties.get(group)
+            names += [prop] if prop else []
+            # hours to first / since last are time facts: context, never what a reason states
+        elif group in CONTEXT_GROUPS or group == "momentum":
+            return ()
+        else:
+            names = list(ACTIVITY_MEASURES[group])
+        return tuple(name for name in names if name in self._position)
+
+    def carriers(self, values: np.ndarray, contributions: np.ndarray, positive: bool) -> np.ndarray:
+        """(n, groups): per row and group, the index in `carrier_names(group)` of the
+        feature that carried the group's contribution in this direction, among those
+        whose value can be stated (finite, above 0 for a positive reason); -1 = none;
+        a tie goes to the first."""
+        positions = self._carrier_positions
+        at = np.where(positions >= 0, positions, 0)
+        stated = values[:, at]
+        share = (1.0 if positive else -1.0) * contributions[:, at]
+        usable = (positions >= 0) & np.isfinite(stated) & (share > 0)
+        if positive:
+            usable &= stated > 0
+        share = np.where(usable, share, -np.inf)
+        best = np.argmax(share, axis=2)
+        found = np.take_along_axis(usable, best[..., None], axis=2)[..., 0]
+        return np.where(found, best, -1)
+
+    def statement_reads(self, group: str, carrier: str | None) -> list[str]:
+        """Every feature `statement(group, ..., carrier, ...)` reads: rows that agree on
+        these get the same statement, so it is written once for all of them."""
+        reads: list[str | None]
+        if group in self.spec.actions:
+            action = self.spec.actions[group]
+            reads = [f"{group}_count", "active_users", carrier]
+            for template in (action.reason, action.negative_reason):
+                reads += [self._field_feature(group, field) for field in placeholders(template)]
+        elif group == "momentum":
+            reads = ["events_count_7d", "activity_trend_7d"]
+        else:
+            fixed = {
+                "team": ["active_users_7d", "active_users"],
+                "champion": ["top_user_events_count", "top_user_events_share"],
+            }
+            reads = [*fixed.get(group, []), carrier]
+        return [name for name in dict.fromkeys(reads) if name and name in self._position]
+
+    def _field_feature(self, action: str, field: str) -> str | None:
+        """The feature a template field of `_fields` states (None for the action's name)."""
+        if field == "action":
+            return None
+        if field == "members":
+            return "active_users"
+        if field == "value":
+            return self._properties.get(action)
+        measure = {"days_since_last": "hours_since_last"}.get(field, field)
+        return f"{action}_{measure}"
 
     # ------------------------------------------------------------------ context
 
     def context(self, values: np.ndarray) -> list[str]:
         """Time facts shown beside the reasons: how long ago the entity signed up and when
         it was last active (true of its values; not reasons a rep acts on)."""
-        out = []
-        tenure = self._value(values, "tenure_days")
-        if math.isfinite(tenure):
-            out.append("Signed up " + ago(tenure * 24))
-        since = self._value(values, "hours_since_last_event")
-        out.append(f"Last active {ago(since)}" if math.isfinite(since) else "No activity yet")
-        return out
+        signed_up, last_active = self._context_parts(np.asarray(values).reshape(1, -1))
+        return [part for part in (signed_up[0], last_active[0]) if part is not None]
+
+    def contexts(self, values: np.ndarray) -> list[list[str]]:
+        """`context` of many rows."""
+        signed_up, last_active = self._context_parts(values)
+        return [
+            [part for part in pair if part is not None]
+            for pair in zip(signed_up, last_active, strict=True)
+        ]
+
+    def context_texts(self, values: np.ndarray) -> np.ndarray:
+        """The context of many rows, each as one text ("Signed up ...; Last active ...")."""
+        signed_up, last_active = self._context_parts(values)
+        known = signed_up != None  # noqa: E711 (elementwise on an object array)
+        joined = last_active.copy()
+        joined[known] = signed_up[known] + "; " + last_active[known]
+        return joined
+
+    def _context_parts(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(values)
+        tenure = self._column(values, "tenure_days") * 24
+        since = self._column(values, "hours_since_last_event")
+        signed_up = np.full(n, None, dtype=object)
+        known = np.isfinite(tenure)
+        signed_up[known] = "Signed up " + ago_texts(tenure[known])
+        last_active = np.full(n, "No activity yet", dtype=object)
+        seen = np.isfinite(since)
+        last_active[seen] = "Last active " + ago_texts(since[seen])
+        return signed_up, last_active
+
+    def _column(self, values: np.ndarray, name: str) -> np.ndarray:
+        position = self._position.get(name)
+        if position is None:
+            return np.full(len(values), np.nan)
+        return np.asarray(values[:, position], dtype=np.float64)
 
     # ------------------------------------------------------------------ one reason
+
+    def position(self, name: str) -> int:
+        """The column of feature `name` in a row of values."""
+        return self._position[name]
 
     def _value(self, values: np.ndarray, name: str | None) -> float:
         position = self._position.get(name) if name else None
         return float(values[position]) if position is not None else float("nan")
-
-    def _contribution(self, contributions: np.ndarray, name: str) -> float:
-        position = self._position.get(name)
-        return float(contributions[position]) if position is not None else 0.0
 
     def _context_text(self, feature: str, value: float) -> str:
         percentiles = self.reference.get(feature)
@@ -291,53 +436,25 @@ class ReasonWriter:
         share = min(int(max(int(below), 0) // 5 * 5), MAX_PERCENT_CONTEXT)
         return f" - more than {share}% of users" if share >= TOP_PERCENT_CONTEXT else ""
 
-    def _carrier(
-        self,
-        names: list[str],
-        values: np.ndarray,
-        contributions: np.ndarray,
-        positive: bool,
-        usable,
-    ) -> str | None:
-        """The feature of `names` that carried the contribution in this direction, among
-        those whose value can be stated (`usable(name, value)`)."""
-        sign = 1.0 if positive else -1.0
-        best, best_share = None, 0.0
-        for name in names:
-            share = sign * self._contribution(contributions, name)
-            if share > best_share and usable(name, self._value(values, name)):
-                best, best_share = name, share
-        return best
-
-    def _reason(
-        self,
-        index: int,
-        values: np.ndarray,
-        contributions: np.ndarray,
-        grouped: np.ndarray,
-        positive: bool,
-    ) -> Reason | None:
-        group = self.group_names[index]
+    def statement(
+        self, group: str, values: np.ndarray, carrier: str | None, positive: bool
+    ) -> tuple[str | None, str] | None:
+        """(measure, text) of a reason of `group` for one entity's values, or None where
+        its data does not support a reason in this direction. `carrier` is the feature
+        that carried the contribution (`carriers`): the value the text states."""
         if group in CONTEXT_GROUPS:
             return None
         if group in self.spec.actions:
-            found = self._action_text(group, values, contributions, positive)
+            found = self._action_text(group, values, carrier, positive)
         else:
-            found = self._activity_text(group, values, contributions, positive)
+            found = self._activity_text(group, values, carrier, positive)
         if found is None:
             return None
         measure, text = found
-        value = self._value(values, measure) if measure else None
-        return Reason(
-            action=group,
-            value=value,
-            contribution=float(grouped[index]),
-            text=singular(text),
-            measure=measure,
-        )
+        return measure, singular(text)
 
     def _action_text(
-        self, name: str, values: np.ndarray, contributions: np.ndarray, positive: bool
+        self, name: str, values: np.ndarray, carrier: str | None, positive: bool
     ) -> tuple[str | None, str] | None:
         action = self.spec.actions[name]
         words = self.words[name]
@@ -358,16 +475,7 @@ class ReasonWriter:
             if positive:
                 return None
             return count_feature, action.absent_reason or words.not_yet()
-        names = [f"{name}_{m}" for m in ("count_7d", "active_days", "count")]
-        names += [f"{name}_users"] if self.definitions.account_level else []
-        prop = self._properties.get(name)
-        names += [prop] if prop else []
-        # hours to first / since last are time facts: context, never what a reason states
-
-        def usable(feature: str, value: float) -> bool:
-            return math.isfinite(value) and (value > 0 or not positive)
-
-        measure = self._carrier(names, values, contributions, positive, usable)
+        measure = carrier
         if measure is None:
             if not positive:
                 return None
@@ -413,17 +521,16 @@ class ReasonWriter:
         return text + (self._context_text(feature, value) if positive else "")
 
     def _activity_text(
-        self, group: str, values: np.ndarray, contributions: np.ndarray, positive: bool
+        self, group: str, values: np.ndarray, carrier: str | None, positive: bool
     ) -> tuple[str | None, str] | None:
         get = lambda name: self._value(values, name)  # noqa: E731
         if group == "momentum":
             return self._momentum(get("events_count_7d"), get("activity_trend_7d"), positive)
-        names = list(ACTIVITY_MEASURES[group])
 
         def usable(feature: str, value: float) -> bool:
             return math.isfinite(value) and (value > 0 or not positive)
 
-        measure = self._carrier(names, values, contributions, positive, usable)
+        measure = carrier
         if measure is None:
             return None
         # a team and its champion are stated by one figure each, whatever carried them

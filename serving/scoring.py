@@ -2,7 +2,8 @@
 
 One TreeSHAP pass (`pred_contrib`) gives both the raw score (contributions plus the
 base value sum to it exactly) and the reasons, so explaining costs no second model
-evaluation.
+evaluation. Many rows at once take LightGBM's contributions per split pattern
+(`pql.serving.contributions`); a request's few rows ask LightGBM directly.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pql.serving.bundle import ModelBundle
+from pql.serving.contributions import TreeContributions
 from pql.serving.reasons import Reason, ReasonWriter
 
 #: Reference key holding percentiles of training-row probabilities (drift, old scores).
@@ -42,6 +44,12 @@ class Scorer:
         self.bundle = bundle
 
     @cached_property
+    def _contributions(self) -> TreeContributions | None:
+        """LightGBM's contributions looked up per split pattern: the same numbers, an
+        order of magnitude faster for many rows (see `pql.serving.contributions`)."""
+        return TreeContributions.for_booster(self.bundle.booster)
+
+    @cached_property
     def writer(self) -> ReasonWriter:
         return ReasonWriter(self.bundle.spec, self.bundle.definitions, self.bundle.reference)
 
@@ -67,10 +75,13 @@ class Scorer:
             matrix = matrix.reshape(1, -1)
         # One thread for small batches: OpenMP start-up and spin-waiting cost more than
         # the trees themselves for a request-sized input, worst on a busy 2-core machine.
-        threads = 1 if len(matrix) < SMALL_BATCH else 0
-        contributions = np.asarray(
-            self.bundle.booster.predict(matrix, pred_contrib=True, num_threads=threads)
-        )
+        if len(matrix) >= SMALL_BATCH and self._contributions is not None:
+            contributions = self._contributions(matrix)
+        else:
+            threads = 1 if len(matrix) < SMALL_BATCH else 0
+            contributions = np.asarray(
+                self.bundle.booster.predict(matrix, pred_contrib=True, num_threads=threads)
+            )
         raw = contributions.sum(axis=1)
         probability = self.bundle.calibrator(raw)
         return Scores(
@@ -88,12 +99,12 @@ class Scorer:
         """(positive, negative) reasons per row."""
         matrix = np.asarray(features, dtype=np.float64).reshape(len(scores.raw), -1)
         contributions = scores.contributions[:, :-1]
-        return [self.writer.reasons(matrix[i], contributions[i]) for i in range(len(matrix))]
+        return self.writer.explain(matrix, contributions)
 
     def context(self, features: np.ndarray) -> list[list[str]]:
         """Time facts per row (signed up, last active), shown beside the reasons."""
         matrix = np.asarray(features, dtype=np.float64)
-        return [self.writer.context(row) for row in matrix.reshape(len(matrix), -1)]
+        return self.writer.contexts(matrix.reshape(len(matrix), -1))
 
     def score_frame(self, frame: pd.DataFrame, *, with_reasons: bool = True) -> pd.DataFrame:
         """Leads table for feature rows (id columns are carried through)."""
