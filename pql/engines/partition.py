@@ -60,8 +60,12 @@ def decode(frame: pd.DataFrame | None, instants: Sequence[str] = ()) -> pd.DataF
     frame = frame.drop(columns=[c for c in _ENGINE_COLUMNS if c in frame.columns])
     for name in instants:
         if name in frame.columns:
+            # whole microseconds (nulls make Arrow hand over floats): exact as int64
             micros = pd.to_numeric(frame[name], errors="coerce")
-            frame[name] = pd.to_datetime(micros, unit="us", utc=True)
+            missing = micros.isna().to_numpy()
+            whole = micros.fillna(0).astype(np.int64).to_numpy().astype("datetime64[us]")
+            whole[missing] = np.datetime64("NaT")
+            frame[name] = pd.Series(whole, index=frame.index).dt.tz_localize("UTC")
     return frame.reset_index(drop=True)
 
 

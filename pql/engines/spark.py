@@ -135,7 +135,14 @@ def read_source(
         return reader.load(location)
     except AnalysisException as exc:
         what = f"table {table!r}" if table else f"'{location}'"
-        raise DataError(f"{key}: Spark cannot read {what}: {_first_line(exc)}") from None
+        hint = ""
+        if "TIMESTAMP(NANOS" in str(exc):
+            hint = (
+                " (Spark reads no nanosecond Parquet timestamps, pandas' default: write "
+                "them in microseconds, e.g. to_parquet(..., coerce_timestamps='us', "
+                "allow_truncated_timestamps=True))"
+            )
+        raise DataError(f"{key}: Spark cannot read {what}: {_first_line(exc)}{hint}") from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -386,6 +393,22 @@ def _check_rows(written: int, expected: int | None, where: str) -> None:
         )
 
 
+@contextmanager
+def _utc_parquet_times(spark: SparkSession) -> Iterator[None]:
+    """Parquet times as UTC-adjusted microseconds (Spark's default, INT96, reads back
+    as naive times elsewhere); the session's own setting is restored afterwards."""
+    key = "spark.sql.parquet.outputTimestampType"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "TIMESTAMP_MICROS")
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
+
+
 def write_output(
     frame: DataFrame, location: str | None, table: str | None, expected: int | None = None
 ) -> int:
@@ -403,7 +426,7 @@ def write_output(
     if location is None:
         raise UsageError("give an output path or table")
     csv = location.rstrip("/").lower().endswith(".csv")
-    with replaced_output(location) as where:
+    with replaced_output(location) as where, _utc_parquet_times(spark):
         writer = frame.write.mode("overwrite")
         if csv:
             writer.option("header", "true").csv(where)

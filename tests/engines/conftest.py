@@ -33,12 +33,16 @@ def add_heavy_user(folder: Path, seed: int = 5) -> str:
         }
     )
     events["event"] = events["event"].astype(str)
-    pd.concat([events, extra], ignore_index=True).to_parquet(folder / "events.parquet")
+    both = pd.concat([events, extra], ignore_index=True)
+    both["timestamp"] = both["timestamp"].astype("datetime64[ms, UTC]")  # Spark reads no ns
+    both.to_parquet(folder / "events.parquet")
     ghosts = trials.iloc[:2].copy()
     ghosts["user_id"] = ["ghost-1", "ghost-2"]
     ghosts["account_id"] = ["ghost-account-1", "ghost-account-2"]
     ghosts["converted_at"] = pd.NaT
-    pd.concat([trials, ghosts], ignore_index=True).to_parquet(folder / "trials.parquet")
+    pd.concat([trials, ghosts], ignore_index=True).to_parquet(
+        folder / "trials.parquet", coerce_timestamps="ms", allow_truncated_timestamps=True
+    )
     return str(heavy["user_id"])
 
 
