@@ -7,17 +7,31 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
-from pql.clikit import SpecOption, check_output, console, parse_as_of, write_frame
-from pql.errors import ExitCode
+from pql.clikit import (
+    Engine,
+    EngineOption,
+    PartitionsOption,
+    SpecOption,
+    TableOption,
+    check_output,
+    check_writable,
+    console,
+    parse_as_of,
+    write_frame,
+)
+from pql.errors import DataError, ExitCode, UsageError
+from pql.features.definitions import FeatureDefinitions
 from pql.features.pipeline import Dataset, live_features, load_dataset, training_features
-from pql.features.spec import load_spec
+from pql.features.spec import Spec, load_spec
+from pql.settings import Settings
 
 
 def load_checked(spec_path: Path, *, strict: bool = True) -> Dataset:
     spec = load_spec(spec_path)
-    with console.status(f"Reading {spec.data.events.path.name} ..."):
+    with console.status(f"Reading {Path(spec.data.events.location).name} ..."):
         return load_dataset(spec, strict=strict)
 
 
@@ -37,7 +51,13 @@ def validate_command(
 
 def features_command(
     spec: SpecOption,
-    out: Annotated[Path, typer.Option(help="Output .parquet or .csv.")] = Path("features.parquet"),
+    out: Annotated[
+        str,
+        typer.Option(
+            help="Output .parquet or .csv (with --engine spark: a folder of part files, "
+            "local or a cloud URI the cluster writes)."
+        ),
+    ] = "features.parquet",
     as_of: Annotated[
         str | None,
         typer.Option(
@@ -46,13 +66,22 @@ def features_command(
             "without it: training snapshots at the spec's snapshot days.",
         ),
     ] = None,
+    engine: EngineOption = Engine.local,
+    partitions: PartitionsOption = None,
+    table: TableOption = None,
 ) -> None:
     """Build point-in-time features: training snapshots, or live rows at --as-of."""
-    check_output(out)
     moment = None if as_of is None else parse_as_of(as_of)
+    if engine is Engine.spark:
+        _spark_features(load_spec(spec), out, table, moment, partitions)
+        return
+    if table is not None:
+        raise UsageError("--table needs --engine spark")
+    target = Path(out)
+    check_output(target)
     dataset = load_checked(spec)
     started = time.perf_counter()
-    if as_of is None:
+    if moment is None:
         frame, snapshots = training_features(dataset)
         console.print(
             f"{len(frame):,} snapshot rows from {snapshots.candidates:,} candidates "
@@ -67,10 +96,43 @@ def features_command(
         )
         for reason, count in live.not_scored["reason"].value_counts().items():
             console.print(f"  not scored: {reason}: {count:,}")
-    write_frame(frame, out)
+    write_frame(frame, target)
     console.print(
         f"{len(dataset.definitions.names)} features in {time.perf_counter() - started:.1f}s "
-        f"-> {out}"
+        f"-> {target}"
+    )
+
+
+def check_spark_output(out: str, table: str | None) -> None:
+    """Fail before the work: a known suffix, and a writable folder for a local output."""
+    if table is not None:
+        return
+    if not out.rstrip("/").lower().endswith((".parquet", ".csv")):
+        raise DataError(f"{out}: output must end in .parquet or .csv")
+    if "://" not in out:
+        check_writable(Path(out).parent, folder=True)
+
+
+def _spark_features(
+    spec: Spec, out: str, table: str | None, moment: pd.Timestamp | None, partitions: int | None
+) -> None:
+    from pql.engines.spark import features_run, session_for
+
+    check_spark_output(out, table)
+    started = time.perf_counter()
+    spark = session_for(Settings.from_env())
+    with console.status("Spark: reading and summarising the partitions ..."):
+        run = features_run(spark, spec, out, table, moment, partitions)
+    for line in run.summary.lines():
+        console.print(line, highlight=False)
+    what = "live rows at " + str(moment) if moment is not None else "snapshot rows"
+    not_live = f" ({run.summary.entities - run.rows_written:,} entities not scorable then)"
+    console.print(
+        f"{run.rows_written:,} {what}"
+        + (not_live if moment is not None else "")
+        + f", {len(FeatureDefinitions.from_spec(spec).names)} features, on Spark in "
+        f"{time.perf_counter() - started:.1f}s -> {table or out}",
+        highlight=False,
     )
 
 

@@ -792,14 +792,15 @@ def load_events(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedEvents:
     """
     source = spec.data.events
     mapping, keys = _event_columns(spec)
+    path = source.local_path("data.events") if frame is None else Path(DATAFRAME_SOURCE)
     if frame is None and source.is_vendor:
-        adapted = adapt_file(source.path, source.format, source.encoding)
-        raw, label = _adapted_frame(adapted.frame, source.path, mapping, keys), str(source.path)
+        adapted = adapt_file(path, source.format, source.encoding)
+        raw, label = _adapted_frame(adapted.frame, path, mapping, keys), str(path)
         rows_read, dropped, details = adapted.records, dict(adapted.dropped), adapted.details
     else:
         raw, label = _source_frame(
             frame,
-            source.path,
+            path,
             source.format,
             source.encoding,
             "events",
@@ -921,7 +922,7 @@ def load_trials(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedTrials |
     mapping, keys = _trial_columns(source.columns if source else TrialColumns())
     raw, label = _source_frame(
         frame,
-        source.path if source else Path(DATAFRAME_SOURCE),
+        source.local_path("data.trials") if source and frame is None else Path(DATAFRAME_SOURCE),
         source.format if source else "auto",
         source.encoding if source else "utf-8",
         "trials",

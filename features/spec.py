@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pql.errors import SpecError
+from pql.errors import DataError, SpecError
 
 #: Placeholders a reason template may use; each is filled with the entity's own value.
 REASON_PLACEHOLDERS = frozenset(
@@ -90,8 +90,56 @@ VENDOR_FORMATS: tuple[str, ...] = ("segment", "mixpanel", "amplitude", "posthog"
 VENDOR_COLUMNS = EventColumns(account_id="account_id")
 
 
-class EventSource(_Strict):
-    path: Path
+#: "s3://bucket/events/", "abfss://...", "dbfs:/...": a location only a cluster reads.
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")
+
+
+class _Source(_Strict):
+    """Where a table lives: a local `path`, a `uri` (a path with a scheme, read by
+    Spark), or a catalog `table` (also Spark). A `path` written with a scheme becomes
+    `uri`, so `s3://b/k` is not squashed into a local path `s3:/b/k`."""
+
+    path: Path | None = None
+    uri: str | None = None
+    table: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _uri_from_path(cls, data: Any) -> Any:
+        path = data.get("path") if isinstance(data, dict) else None
+        windows_drive = isinstance(path, str) and re.match(r"^[A-Za-z]:[\\/]", path)
+        if isinstance(path, str) and _URI.match(path) and not windows_drive:
+            return {**{k: v for k, v in data.items() if k != "path"}, "uri": path}
+        return data
+
+    @model_validator(mode="after")
+    def _one_location(self) -> _Source:
+        given = [name for name in ("path", "uri", "table") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of 'path' (a file or folder, or a cloud URI) and 'table' "
+                "(a catalog table, read with --engine spark)"
+            )
+        return self
+
+    @property
+    def location(self) -> str:
+        """The path, URI or table, for messages."""
+        return str(self.path or self.uri or self.table)
+
+    def local_path(self, key: str) -> Path:
+        """The local file pql reads itself; a URI or table needs --engine spark."""
+        if self.path is not None:
+            return self.path
+        what = f"table {self.table!r}" if self.table else f"'{self.uri}'"
+        raise DataError(
+            f"{key}: {what} is read by Spark, not by the local engine: run with "
+            "--engine spark (pip install 'pql-leads[spark]'), or copy the data to a local "
+            f"file and set {key}.path"
+        )
+
+
+class EventSource(_Source):
     format: EventFormat = "auto"
     encoding: str = "utf-8"
     columns: EventColumns = EventColumns()
@@ -113,8 +161,7 @@ class EventSource(_Strict):
         return self.format in VENDOR_FORMATS
 
 
-class TrialSource(_Strict):
-    path: Path
+class TrialSource(_Source):
     format: FileFormat = "auto"
     encoding: str = "utf-8"
     columns: TrialColumns = TrialColumns()
@@ -251,6 +298,7 @@ class ModelSettings(_Strict):
                     f"got {type(value).__name__}"
                 )
         return params
+
     split: Split = Split()
 
 
@@ -403,8 +451,8 @@ def _check_rules(spec: Spec, source: str) -> None:
 
 
 def _resolve_paths(spec: Spec, base_dir: Path) -> Spec:
-    def resolved(path: Path) -> Path:
-        return path if path.is_absolute() else (base_dir / path)
+    def resolved(path: Path | None) -> Path | None:
+        return path if path is None or path.is_absolute() else (base_dir / path)
 
     events = spec.data.events.model_copy(update={"path": resolved(spec.data.events.path)})
     trials = spec.data.trials

@@ -11,6 +11,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pql.demo import demo_command
 from pql.errors import ExitCode, PqlError
@@ -46,7 +47,8 @@ def main() -> None:
     try:
         app()
     except PqlError as error:
-        _stderr.print(f"[red]error:[/] {error.message}", highlight=False)
+        # the message is text, not markup: "pql-leads[spark]" must not lose "[spark]"
+        _stderr.print(f"[red]error:[/] {escape(error.message)}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except OSError as error:  # a file or folder the OS refused: say which, exit 3
         if Settings.from_env().debug or error.filename is None:

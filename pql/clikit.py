@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,33 @@ from pql.files import atomic_output
 # Piped output (CI logs, files) gets a readable width instead of the 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 120)
 SpecOption = Annotated[Path, typer.Option("--spec", help="The product spec (pql.yaml).")]
+
+
+class Engine(StrEnum):
+    """Where features are built: this process's memory, or Spark."""
+
+    local = "local"
+    spark = "spark"
+
+
+EngineOption = Annotated[
+    Engine,
+    typer.Option(
+        help="local: in this process; spark: each hash partition of entities on Spark "
+        "(the active session, PQL_SPARK_REMOTE / PQL_SPARK_MASTER, else local[*]; "
+        "needs pip install 'pql-leads[spark]').",
+    ),
+]
+PartitionsOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="--engine spark: entity partitions (default: spark.sql.shuffle.partitions)."
+    ),
+]
+TableOption = Annotated[
+    str | None,
+    typer.Option(help="--engine spark: write a catalog table instead of --out files."),
+]
 
 
 def parse_as_of(value: str | None) -> pd.Timestamp:

@@ -33,6 +33,8 @@ ENVIRONMENT = {
     "PQL_TRACING": "tracing",
     "PQL_SCORE_HISTORY": "score_history",
     "PQL_DEBUG": "debug",
+    "PQL_SPARK_MASTER": "spark_master",
+    "PQL_SPARK_REMOTE": "spark_remote",
 }
 
 
@@ -50,6 +52,8 @@ class Settings:
     tracing: bool = False
     score_history: Path | None = None
     debug: bool = False
+    spark_master: str | None = None  # --engine spark: a master URL (default local[*])
+    spark_remote: str | None = None  # --engine spark: a Spark Connect URL (sc://host)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -107,3 +111,10 @@ def quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+
+def local_spark_python(executable: str) -> None:
+    """Make a local Spark session's Python workers run `executable` (PySpark reads
+    only PYSPARK_PYTHON, default `python3`, which may lack pql and its libraries). A
+    value the user set is kept."""
+    os.environ.setdefault("PYSPARK_PYTHON", executable)

@@ -9,7 +9,11 @@ from typing import Annotated
 import typer
 
 from pql.clikit import (
+    Engine,
+    EngineOption,
+    PartitionsOption,
     SpecOption,
+    TableOption,
     check_output,
     check_writable,
     console,
@@ -17,6 +21,7 @@ from pql.clikit import (
     progress_bar,
     write_frame,
 )
+from pql.errors import UsageError
 from pql.features.cli import load_checked
 from pql.handoff.alerts import DEFAULT_STATE_FILE, MAX_ATTEMPTS, MAX_TIMEOUT_S, MIN_TIMEOUT_S
 from pql.handoff.lead_report import DEFAULT_ROW_LIMIT
@@ -25,7 +30,13 @@ from pql.handoff.run import AlertFormatOption, HandOff
 
 def score_command(
     spec: SpecOption,
-    out: Annotated[Path, typer.Option(help="Leads file: .csv or .parquet.")] = Path("leads.csv"),
+    out: Annotated[
+        str,
+        typer.Option(
+            help="Leads file: .csv or .parquet (with --engine spark: a folder of part files, "
+            "local or a cloud URI the cluster writes)."
+        ),
+    ] = "leads.csv",
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Score at this time ('now' or ISO 8601).")
     ] = None,
@@ -79,8 +90,132 @@ def score_command(
             min=MIN_TIMEOUT_S, max=MAX_TIMEOUT_S, help="Seconds to wait for the webhook per try."
         ),
     ] = 10.0,
+    engine: EngineOption = Engine.local,
+    partitions: PartitionsOption = None,
+    table: TableOption = None,
 ) -> None:
     """Score every entity with probability, tier, PQL flag and reasons (rows in = rows out)."""
+    if engine is Engine.spark:
+        _check_spark_options(rules, audit_reasons, html, alert_webhook)
+        _spark_score(spec, out, table, as_of, model, partitions)
+        return
+    if table is not None:
+        raise UsageError("--table needs --engine spark")
+    return _local_score(
+        spec,
+        Path(out),
+        as_of,
+        model,
+        rules,
+        audit_reasons,
+        history,
+        html,
+        html_rows,
+        alert_webhook,
+        alert_format,
+        alert_state,
+        alert_attempts,
+        alert_timeout,
+    )
+
+
+def _check_spark_options(
+    rules: bool, audit_reasons: bool, html: Path | None, alert_webhook: str | None
+) -> None:
+    """What the Spark engine does not do (yet), refused before any work."""
+    refused = [
+        name
+        for name, given in (
+            ("--rules", rules),
+            ("--audit-reasons", audit_reasons),
+            ("--html", html is not None),
+            ("--alert-webhook", alert_webhook is not None),
+        )
+        if given
+    ]
+    if refused:
+        raise UsageError(
+            f"{', '.join(refused)}: not available with --engine spark, which writes the "
+            "leads only (run the local engine for the report, alerts and the reason audit)"
+        )
+
+
+def _spark_score(
+    spec_path: Path,
+    out: str,
+    table: str | None,
+    as_of: str | None,
+    model: str | None,
+    partitions: int | None,
+) -> None:
+    from pql.engines.leads import leads_run
+    from pql.engines.spark import session_for
+    from pql.features.cli import check_spark_output
+    from pql.features.spec import load_spec
+    from pql.serving.registry import champion_uri, load_model
+    from pql.settings import Settings
+
+    settings = Settings.from_env()
+    check_spark_output(out, table)
+    moment = parse_as_of(as_of)
+    spec = load_spec(spec_path)
+    loaded = load_model(model or champion_uri(spec.product), settings.tracking_uri)
+    if loaded.bundle.spec.entity != spec.entity:
+        raise UsageError(
+            f"the model scores {loaded.bundle.spec.entity}s but the spec's entity is "
+            f"{spec.entity!r}: use a model trained with this spec"
+        )
+    started = time.perf_counter()
+    spark = session_for(settings)
+    with console.status("Spark: reading, summarising and scoring the partitions ..."):
+        run = leads_run(
+            spark,
+            spec,
+            loaded.bundle,
+            moment,
+            out,
+            table,
+            model_version=loaded.version,
+            model_status=loaded.status,
+            partitions=partitions,
+        )
+    for line in run.summary.lines():
+        console.print(line, highlight=False)
+    scored = run.by_status.get("scored", 0)
+    console.print(
+        f"{run.summary.entities:,} entities in, {run.rows_written:,} rows out: {scored:,} "
+        f"scored ({run.pqls:,} PQLs, tiers "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(run.by_tier.items()))
+        + f") on Spark in {time.perf_counter() - started:.1f}s with model "
+        f"v{loaded.version} -> {table or out}",
+        highlight=False,
+    )
+    for status, count in sorted(run.by_status.items()):
+        if status != "scored":
+            console.print(f"  {status}: {count:,}", highlight=False)
+    console.print(
+        "score history: not recorded by --engine spark (pql monitor reads runs of the "
+        "local engine)",
+        highlight=False,
+    )
+
+
+def _local_score(
+    spec: Path,
+    out: Path,
+    as_of: str | None,
+    model: str | None,
+    rules: bool,
+    audit_reasons: bool,
+    history: Path | None,
+    html: Path | None,
+    html_rows: int,
+    alert_webhook: str | None,
+    alert_format: AlertFormatOption,
+    alert_state: Path,
+    alert_attempts: int,
+    alert_timeout: float,
+) -> None:
     from pql.errors import ModelLoadError
     from pql.serving.batch import score_dataset, score_dataset_with_rules
     from pql.serving.registry import champion_uri, load_model
