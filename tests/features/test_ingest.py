@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pql.errors import DataError
+from pql.features import textlines
 from pql.features.ingest import (
     DATAFRAME_SOURCE,
     LoadedEvents,
@@ -555,6 +557,91 @@ def test_ragged_csv_line_is_named(tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_text("uid,org,name,ts,sess,bytes\nu1,a,b,1,1,1\nu1,a,b,1,1,1,extra\n")
     raises(make_spec(path), "events.csv", "line 3 has 7 fields, the header has 6")
+
+
+# --- damaged files fail early, in bounded memory ------------------------------------------
+
+JUNK_BYTES = 8 << 20  # the issue's 2 GiB, scaled down: the limits are scaled down with it
+
+
+def peak_python_bytes(action) -> int:
+    """Peak memory Python allocated while `action` ran (pyarrow's own pool is not
+    counted: these checks are about what pql reads into Python strings)."""
+    tracemalloc.start()
+    with pytest.raises(DataError):
+        action()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak
+
+
+@pytest.fixture
+def small_line_limit(monkeypatch: pytest.MonkeyPatch) -> int:
+    """A line may hold 512 KiB (16 MiB in production), read in 256 KiB blocks."""
+    monkeypatch.setattr(textlines, "MAX_LINE_CHARS", 512 << 10)
+    monkeypatch.setattr(textlines, "BLOCK_CHARS", 256 << 10)
+    return 512 << 10
+
+
+def test_jsonl_of_zeros_fails_on_line_1_without_reading_it_all(
+    tmp_path: Path, small_line_limit: int
+) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"0" * JUNK_BYTES)
+    spec = make_spec(path)
+    raises(spec, "events.jsonl", "line 1 has no line break", f"{small_line_limit:,} characters")
+    assert peak_python_bytes(lambda: load_events(spec)) < JUNK_BYTES / 2
+
+
+def test_jsonl_that_does_not_start_as_json_lines_fails_before_the_bulk_parse(
+    tmp_path: Path, small_line_limit: int
+) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"0\n" * (JUNK_BYTES // 2))  # lines, but none is a JSON object
+    spec = make_spec(path)
+    raises(spec, "events.jsonl", "line 1 is not a JSON object")
+    assert peak_python_bytes(lambda: load_events(spec)) < JUNK_BYTES / 2
+
+
+def test_jsonl_with_a_damaged_tail_names_the_line(tmp_path: Path, small_line_limit: int) -> None:
+    path = tmp_path / "events.jsonl"
+    good = b'{"uid": "u1", "org": "a", "name": "x", "ts": 1, "sess": 1, "bytes": 1}\n' * 2000
+    path.write_bytes(good + b"\0" * JUNK_BYTES)
+    spec = make_spec(path)
+    raises(spec, "events.jsonl", "line 2,001 has no line break")
+    assert peak_python_bytes(lambda: load_events(spec)) < JUNK_BYTES / 2
+
+
+def test_csv_header_then_nuls_fails_at_once_naming_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_bytes(b"uid,org,name,ts,sess,bytes\n" + b"\0" * JUNK_BYTES)
+    spec = make_spec(path)
+    raises(spec, "events.csv", "byte 0x00 (NUL) at offset 27 (line 2)", "binary or damaged")
+    assert peak_python_bytes(lambda: load_events(spec)) < JUNK_BYTES / 2
+
+
+def test_csv_with_nuls_after_the_first_block_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    header, row = b"uid,org,name,ts,sess,bytes\n", b"u1,a,x,1700000000,1,1\n"
+    path.write_bytes(header + row * 100_000 + b"\0" * JUNK_BYTES)
+    offset = len(header) + len(row) * 100_000
+    spec = make_spec(path)
+    raises(spec, "events.csv", f"NUL) at offset {offset:,} (line 100,002)")
+    assert peak_python_bytes(lambda: load_events(spec)) < JUNK_BYTES / 2
+
+
+def test_csv_line_longer_than_a_block_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    long_value = b"x" * (2 << 20)  # no NUL, just no line break for 2 MiB
+    path.write_bytes(b"uid,org,name,ts,sess,bytes\nu1,a,x,1,1,1\nu1,a," + long_value + b",1,1,1\n")
+    raises(make_spec(path), "events.csv", "line 3 has no line break in its first 1,048,576 bytes")
+
+
+def test_csv_unclosed_quote_names_where_the_record_starts(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    rows = "u1,a,x,1700000000,1,1\n" * 100_000
+    path.write_text('uid,org,name,ts,sess,bytes\nu1,a,x,1,1,1\nu1,a,"x,1,1,1\n' + rows)
+    raises(make_spec(path), "events.csv", "record starting on line 3", "unclosed")
 
 
 def test_unknown_suffix_and_unknown_format(tmp_path: Path) -> None:
