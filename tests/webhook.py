@@ -7,8 +7,7 @@ It answers each request with the next scripted behaviour: a status code (200, 50
 200 and kept in `gets`: a client that follows a POST's redirect as a GET shows up
 there. Every request body it read is kept, with its Idempotency-Key header, so tests
 can count deliveries and duplicates. `stop()` closes the port; a new receiver can
-listen on the same port again
-("down, then restarts").
+listen on the same port again ("down, then restarts").
 """
 
 from __future__ import annotations
