@@ -18,8 +18,9 @@ Canonical events (usable rows only, fresh RangeIndex, not sorted):
 when the spec maps none), ``timestamp`` (datetime64[ns, UTC]), ``session_id`` (only when
 mapped: int64 if the source holds integers, CSV included, else a categorical of str) and
 each of `Spec.property_columns` as float64. Ids are stripped; blank ids are missing; a
-number id is its integer text ("42", also from 42.0 or the text "42.0"); CSV ids are read
-as text, so "007" stays "007".
+number id (a Parquet or JSON number) is its integer text ("42", also from 42.0); a text
+id is kept as written: CSV ids are read as text, so "007" stays "007", "42.0" stays
+"42.0" and a CSV id "NULL" or "nan" is an id (`features.ids`; a warning names them).
 
 Canonical trials: ``user_id`` (str), ``account_id`` (str or NaN), ``signup_at``,
 ``converted_at`` (NaT = not converted), ``trial_end_at`` (NaT when unmapped),
@@ -34,9 +35,8 @@ import csv
 import gzip
 import io
 import numbers
-import re
 import zlib
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -50,8 +50,15 @@ import pyarrow.parquet as pq
 
 from pql.errors import DataError
 from pql.features.adapters import adapt_file
+from pql.features.ids import NULL_LIKE, repeated_numbers
 from pql.features.jsonlines import JsonLineError, json_line_objects
 from pql.features.spec import Spec, TrialColumns
+from pql.features.textlines import (
+    LineTooLong,
+    bounded_lines,
+    first_visible_char,
+    line_blocks,
+)
 from pql.features.timestamps import ASSUMED_UTC, ParsedTimestamps, parse_timestamps
 
 # Reasons a row cannot be used, in the order rows are checked (a row counts once, under
@@ -66,6 +73,8 @@ BAD_CONVERSION = "unparseable converted_at"
 DUPLICATE = "exact duplicate"
 
 DATAFRAME_SOURCE = "<DataFrame>"
+#: canonical columns holding ids: text as written, missing only when blank (features.ids)
+ID_COLUMNS = ("user_id", "account_id")
 FORMATS = ("csv", "parquet", "jsonl")
 _SUFFIX_FORMATS = {
     ".csv": "csv",
@@ -82,9 +91,6 @@ _EXAMPLES = 3  # example values quoted in a warning
 # Product event logs live in this range; times outside it usually mean a wrong epoch
 # unit or a placeholder (0 = 1970), worth a warning though they are kept.
 _PLAUSIBLE = (pd.Timestamp("1990-01-01", tz="UTC"), pd.Timestamp("2101-01-01", tz="UTC"))
-# "42.0" as an id is 42 written through a float column (pandas does that to an integer
-# column with gaps); it must match "42" from the trials table.
-_WHOLE_FLOAT_RE = r"^([+-]?\d+)\.0+$"
 _NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
 
@@ -155,17 +161,20 @@ def read_table(
     columns: Sequence[str] | None = None,
     text_columns: Collection[str] = (),
     column_keys: Mapping[str, str] | None = None,
+    id_columns: Collection[str] = (),
 ) -> pd.DataFrame:
     """Read a CSV, Parquet or JSON-lines file (optionally .gz/.bz2) into a DataFrame.
 
     `columns` limits what is read (all when None) and must all exist. `text_columns` are
-    read as text where the format has no types (CSV), so an id "007" keeps its zeros.
+    read as text where the format has no types (CSV), so an id "007" keeps its zeros;
+    `id_columns` (CSV, text too) are missing only when blank: "NULL" there is an id.
     `column_keys` maps a column to the spec key that names it, for the missing-column
     message. Strings come back as object columns, Parquet dictionaries as categoricals.
     Every problem with the file is a `DataError` naming it; so is a file without rows.
     """
     file = _File(Path(path), what, encoding)
-    return _read(file, format, columns, list(columns or ()), text_columns, column_keys or {})
+    keys = column_keys or {}
+    return _read(file, format, columns, list(columns or ()), text_columns, keys, id_columns)
 
 
 def _read(
@@ -175,6 +184,7 @@ def _read(
     required: Sequence[str],
     text_columns: Collection[str],
     keys: Mapping[str, str],
+    id_columns: Collection[str] = (),
     *,
     arrow_strings: bool = False,
 ) -> pd.DataFrame:
@@ -190,7 +200,7 @@ def _read(
             table = _read_parquet(file, columns, required, keys)
             frame = _arrow_to_pandas(table, arrow_strings)
         elif fmt == "csv":
-            table = _read_csv(file, columns, required, text_columns, keys)
+            table = _read_csv(file, columns, required, text_columns, keys, id_columns)
             frame = _arrow_to_pandas(table, arrow_strings)
         else:
             frame = _read_jsonl(file)
@@ -307,8 +317,13 @@ def _read_csv(
     required: Sequence[str],
     text_columns: Collection[str],
     keys: Mapping[str, str],
+    id_columns: Collection[str] = (),
 ) -> pa.Table:
+    """Only the wanted columns, `text_columns` as text. Text matching pyarrow's null
+    markers (NULL, NA, nan, ...) reads as missing, except in `id_columns`: those are
+    read again, only when they have a missing cell, with nothing but a blank missing."""
     read_options, parse_options = _csv_options(file)
+    _sniff_csv(file)
     try:
         with pcsv.open_csv(
             file.path, read_options=read_options, parse_options=parse_options
@@ -326,86 +341,203 @@ def _read_csv(
             parse_options=parse_options,
             convert_options=convert,
         )
+        ids = [name for name in id_columns if name in table.column_names]
+        if any(table[name].null_count for name in ids):
+            as_written = pcsv.read_csv(
+                file.path,
+                read_options=read_options,
+                parse_options=parse_options,
+                convert_options=pcsv.ConvertOptions(
+                    include_columns=ids,
+                    column_types=dict.fromkeys(ids, pa.string()),
+                    strings_can_be_null=False,
+                ),
+            )
+            for name in ids:
+                table = table.set_column(table.column_names.index(name), name, as_written[name])
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise _csv_problem(file, exc) from None
     return table
 
 
 def _csv_problem(file: _File, exc: Exception) -> DataError:
+    """pyarrow's complaint as a message naming the file and the line to look at.
+
+    Every diagnosis reads the file in bounded memory (a 2 GiB line of NULs costs one
+    block), and only on this error path."""
     text = str(exc)
     if isinstance(exc, UnicodeDecodeError) or "UTF8" in text or "decode" in text:
         return _encoding_problem(file)
     if "Empty CSV file" in text:
         return file.error("has no rows (the file is empty)")
-    ragged = _diagnose(_ragged_line, file)
-    if ragged is not None:
-        return file.error(f"is not valid CSV: {ragged}")
+    for find in (_csv_damage, _ragged_line):
+        found = _diagnose(find, file)
+        if found is not None:
+            return file.error(f"is not valid CSV: {found}")
+    if "straddl" in text:  # pyarrow: a record larger than its read block
+        return file.error(
+            f"is not valid CSV: a record is longer than {_CSV_BLOCK:,} bytes (pql reads CSV "
+            "records up to that size); look for an unclosed '\"' quote"
+        )
     return file.error(f"is not valid CSV: {text}")
+
+
+#: pyarrow's CSV block size: one record (line, or quoted lines) must fit in it.
+_CSV_BLOCK = 1 << 20
+
+
+def _ascii_text(encoding: str) -> bool:
+    """Whether bytes 0x00 and '\\n' mean NUL and a line break in this encoding (not
+    so in UTF-16 / UTF-32, where a NUL byte is half of most characters)."""
+    return "\n".encode(encoding) == b"\n" and "\0".encode(encoding) == b"\0"
+
+
+def _sniff_csv(file: _File) -> None:
+    """Refuse a file whose first block holds a NUL byte before pyarrow reads it: text
+    never does, so it is binary or damaged (pyarrow would report a 'straddling object')."""
+    if not _ascii_text(file.encoding):
+        return
+    with _open_binary(file.path) as handle:
+        head = handle.read(_CSV_BLOCK)
+    if (nul := head.find(b"\0")) >= 0:
+        line = head[:nul].count(b"\n") + 1
+        raise file.error(f"is not CSV text: {_nul_at(nul, line)}")
+
+
+def _nul_at(offset: int, line: int) -> str:
+    return (
+        f"byte 0x00 (NUL) at offset {offset:,} (line {line:,}); a text file holds none, "
+        "so the file is binary or damaged"
+    )
+
+
+def _csv_damage(file: _File) -> str | None:
+    """The first NUL byte, or the first line longer than a read block, scanning the raw
+    bytes one chunk at a time (error path only)."""
+    if not _ascii_text(file.encoding):
+        return None
+    offset, line, open_line = 0, 1, 0  # open_line: bytes of the line not yet ended
+    with _open_binary(file.path) as handle:
+        for chunk in _chunks(handle, _CSV_BLOCK):
+            if (nul := chunk.find(b"\0")) >= 0:
+                return _nul_at(offset + nul, line + chunk[:nul].count(b"\n"))
+            first = chunk.find(b"\n")
+            # a line inside one chunk is at most a chunk long: only the one that spans
+            # chunk boundaries can be longer than a block
+            if open_line + (len(chunk) if first < 0 else first) > _CSV_BLOCK:
+                return _long_line(line)
+            if first < 0:
+                open_line += len(chunk)
+            else:
+                line += chunk.count(b"\n")
+                open_line = len(chunk) - chunk.rfind(b"\n") - 1
+            offset += len(chunk)
+    return None
+
+
+def _long_line(line: int) -> str:
+    return (
+        f"line {line:,} has no line break in its first {_CSV_BLOCK:,} bytes; the file "
+        "may be binary or damaged (pql reads CSV lines up to that size)"
+    )
 
 
 def _diagnose(find: Callable[[_File], str | None], file: _File) -> str | None:
     """Run an error-path diagnosis; if the file cannot even be scanned, say nothing."""
     try:
         return find(file)
-    except (*_UNREADABLE, UnicodeDecodeError, csv.Error):
+    except (*_UNREADABLE, UnicodeDecodeError, csv.Error, LineTooLong):
         return None
 
 
 def _ragged_line(file: _File) -> str | None:
-    """First record whose field count differs from the header's (error path only)."""
+    """First record whose field count differs from the header's, or one with a quoted
+    value too long to be real (error path only; lines read in bounded memory)."""
     with _open_text(file) as handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(bounded_lines(handle, _CSV_BLOCK))
         header = next(reader, [])
-        for record in reader:
+        while True:
+            start = reader.line_num + 1
+            try:
+                record = next(reader, None)
+            except csv.Error as exc:
+                return f"the record starting on line {start:,}: {exc} (an unclosed '\"' quote?)"
+            if record is None:
+                return None
             if record and len(record) != len(header):
                 return (
                     f"line {reader.line_num} has {len(record)} fields, the header has {len(header)}"
                 )
-    return None
 
 
 # JSON lines -------------------------------------------------------------------------------
 
 
 def _read_jsonl(file: _File) -> pd.DataFrame:
-    """JSON lines (or, if the file starts with '[', one JSON array of objects)."""
+    """JSON lines (or, if the file starts with '[', one JSON array of objects).
+
+    The text is gathered a block of whole lines at a time: a line without a line break
+    within `textlines.MAX_LINE_CHARS` (2 GiB of zeros, a binary file) stops the read
+    there, and the lines of its first 64 KiB must be JSON objects before pandas parses
+    the rest, so a file that is not JSON lines fails early, in the memory of a block,
+    naming its first bad line. pandas then parses all of it in one call (the fastest
+    way it has; parsing block by block costs about a fifth more time).
+    """
     try:
-        array = _first_char(file) == "["
         with _open_text(file) as handle:
-            return pd.read_json(
-                handle,
-                lines=not array,
-                orient="records",
-                dtype=False,
-                convert_dates=False,
-                keep_default_dates=False,
-                precise_float=True,
-            )
+            array = first_visible_char(handle) == "["
+        with _open_text(file) as handle:
+            if array:
+                return pd.read_json(handle, lines=False, **_JSON_OPTIONS)
+            blocks = []
+            for first, block in line_blocks(handle):
+                if first == 1:  # fail early on a file that does not start as JSON lines
+                    _check_json_lines(file, _leading_lines(block, _CHECKED_START))
+                blocks.append(block)
     except UnicodeDecodeError:
         raise _encoding_problem(file) from None
+    except LineTooLong as exc:
+        raise file.error(f"is not valid JSON lines: {exc}") from None
+    except ValueError as exc:  # the JSON array
+        raise file.error(f"is not valid JSON: {exc}") from None
+    text = "".join(blocks)
+    del blocks
+    if not text or text.isspace():
+        return pd.DataFrame()
+    try:
+        return pd.read_json(io.StringIO(text), lines=True, **_JSON_OPTIONS)
     except ValueError as exc:
-        raise file.error(
-            f"is not valid JSON lines: {_diagnose(_bad_json_line, file) or exc}"
-        ) from None
+        _check_json_lines(file, io.StringIO(text))  # names the first bad line
+        raise file.error(f"is not valid JSON lines: {exc}") from None
 
 
-def _first_char(file: _File) -> str:
-    with _open_text(file) as handle:
-        for line in handle:
-            if line.strip():
-                return line.lstrip()[0]
-    return ""
+def _leading_lines(text: str, size: int) -> list[str]:
+    """The whole lines within the first `size` characters (at least the first line)."""
+    end = text.rfind("\n", 0, size)
+    if end < 0:
+        end = text.find("\n")
+    return (text if end < 0 else text[:end]).split("\n")
 
 
-def _bad_json_line(file: _File) -> str | None:
-    """Which line is not a JSON object, and why (error path only)."""
-    with _open_text(file) as handle:
-        try:
-            for _ in json_line_objects(handle):
-                pass
-        except JsonLineError as exc:
-            return str(exc)
-    return None
+def _check_json_lines(file: _File, lines: Iterable[str]) -> None:
+    """Every non-blank line is a JSON object (lines numbered from 1)."""
+    try:
+        for _ in json_line_objects(lines):
+            pass
+    except JsonLineError as bad:
+        raise file.error(f"is not valid JSON lines: {bad}") from None
+
+
+#: Characters at the start of a JSON-lines file checked line by line before the bulk parse
+#: (a few hundred records: milliseconds).
+_CHECKED_START = 1 << 16
+_JSON_OPTIONS: dict[str, Any] = {
+    "orient": "records",
+    "dtype": False,
+    "convert_dates": False,
+    "keep_default_dates": False,
+    "precise_float": True,
+}
 
 
 # Encodings --------------------------------------------------------------------------------
@@ -470,7 +602,8 @@ def _chunks(handle: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
 
 
 def _ids(values: pd.Series) -> pd.Categorical:
-    """Ids as a categorical of str: 42 and 42.0 become "42", blanks become missing.
+    """Ids as a categorical of str: the numbers 42 and 42.0 become "42", text stays as
+    written (stripped: "42.0" stays "42.0", see `features.ids`), blanks become missing.
 
     Works on the distinct values only, so a 10M-row column with 100k users is cheap.
     """
@@ -499,7 +632,6 @@ def _id_texts(uniques: pd.Index) -> np.ndarray:
         return _float_id_texts(uniques.to_numpy(dtype=np.float64, na_value=np.nan))
     if pd.api.types.infer_dtype(uniques, skipna=True) in ("string", "empty"):
         text = pc.utf8_trim_whitespace(pa.array(uniques.to_numpy(dtype=object), type=pa.string()))
-        text = pc.replace_substring_regex(text, _WHOLE_FLOAT_RE, r"\1")
         text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
         return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
     return np.asarray([_id_text(v) for v in uniques], dtype=object)
@@ -517,10 +649,8 @@ def _float_id_texts(values: np.ndarray) -> np.ndarray:
 def _id_text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
-    if isinstance(value, str):
-        text = value.strip()
-        whole = re.fullmatch(r"([+-]?\d+)\.0+", text)
-        return (whole.group(1) if whole else text) or None
+    if isinstance(value, str):  # text is an id as written: "7.0" is not "7"
+        return value.strip() or None
     if isinstance(value, bool | np.bool_):
         return str(bool(value))
     if isinstance(value, numbers.Integral):
@@ -531,6 +661,64 @@ def _id_text(value: Any) -> str | None:
     if value is pd.NA or value is pd.NaT:
         return None
     return str(value).strip() or None
+
+
+@dataclass(frozen=True)
+class _IdColumns:
+    """Reads id-like columns of one source, naming the column when a cell is no id."""
+
+    raw: pd.DataFrame
+    what: str
+    label: str
+    keys: Mapping[str, str]
+
+    def ids(self, column: str, read: Callable[[pd.Series], Any] | None = None) -> Any:
+        try:
+            return (read or _ids)(self.raw[column])
+        except TypeError:  # unhashable cells: lists or mappings (Parquet list/struct, JSON)
+            values = self.raw[column]
+            nested = next(
+                (i for i, v in enumerate(values) if isinstance(v, list | dict | np.ndarray)), 0
+            )
+            key = f" ({self.keys[column]})" if column in self.keys else ""
+            raise DataError(
+                f"{_source(self.what, self.label)} column '{column}'{key} holds lists or "
+                f"objects, not ids (e.g. row {nested + 1:,}: {_shown(values.iloc[nested])}); "
+                "ids, event names and sessions must be text or numbers"
+            ) from None
+
+
+def _shown(value: Any, width: int = 60) -> str:
+    text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _null_like_ids(column: str, ids: pd.Categorical) -> list[str]:
+    """Say when ids spell what a CSV reader would call missing ("NULL", "nan"): they
+    are read as ids, and the user may have meant no id."""
+    categories = ids.categories
+    marked = [i for i, name in enumerate(categories) if name in NULL_LIKE]
+    if not marked:
+        return []
+    rows = int(np.isin(ids.codes, marked).sum())
+    names = ", ".join(repr(categories[i]) for i in marked[:_EXAMPLES])
+    return [
+        f"column '{column}' has {_count(rows, 'row')} whose id is {names}: read as an id "
+        "(only a blank cell is a missing id); blank those cells if they mean no id"
+    ]
+
+
+def _number_spellings(trials: pd.DataFrame, column: str) -> list[str]:
+    """Trial ids that are one number spelled two ways ("7", "7.0"): two users here."""
+    pairs = repeated_numbers(trials["user_id"].unique())
+    if not pairs:
+        return []
+    first, second = pairs[0]
+    return [
+        f"column '{column}' has {_count(len(pairs), 'pair')} of user ids that spell the same "
+        f"number differently (e.g. '{first}' and '{second}'); ids are text, so they are "
+        "different users: write each id one way"
+    ]
 
 
 def _session_ids(values: pd.Series) -> np.ndarray | pd.Categorical:
@@ -770,10 +958,11 @@ def _source_frame(
     if frame is None:
         file = _File(Path(path), what, encoding)
         texts = [mapping[c] for c in text if c in mapping]
+        ids = [mapping[c] for c in ID_COLUMNS if c in mapping]
         columns = None if all_columns else wanted
         # Events keep plain text Arrow-backed (fast timestamp parsing); trials, small and
         # returned with their extra columns as they are, get ordinary pandas columns.
-        raw = _read(file, format, columns, wanted, texts, keys, arrow_strings=not all_columns)
+        raw = _read(file, format, columns, wanted, texts, keys, ids, arrow_strings=not all_columns)
         return raw, str(path)
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{what}: expected a pandas DataFrame, got {type(frame).__name__}")
@@ -810,21 +999,25 @@ def load_events(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedEvents:
         )
         rows_read, dropped, details = len(raw), {}, {}
     n = len(raw)
-    columns: dict[str, Any] = {"user_id": _ids(raw[mapping["user_id"]])}
+    column = _IdColumns(raw, "events", label, keys)
+    columns: dict[str, Any] = {"user_id": column.ids(mapping["user_id"])}
     if "account_id" in mapping:
-        columns["account_id"] = _ids(raw[mapping["account_id"]])
+        columns["account_id"] = column.ids(mapping["account_id"])
     else:
         columns["account_id"] = pd.Categorical.from_codes(
             np.full(n, -1, dtype=np.int8), categories=pd.Index([], dtype=object)
         )
-    columns["event"] = _ids(raw[mapping["event"]])
+    columns["event"] = column.ids(mapping["event"])
     parsed = parse_timestamps(raw[mapping["timestamp"]])
     columns["timestamp"] = parsed.values.array
     warnings = _timestamp_warnings(mapping["timestamp"], raw[mapping["timestamp"]], parsed)
+    for name in ID_COLUMNS:
+        if name in mapping:
+            warnings += _null_like_ids(mapping[name], columns[name])
     if "session_id" in mapping:
-        columns["session_id"] = _session_ids(raw[mapping["session_id"]])
+        columns["session_id"] = column.ids(mapping["session_id"], _session_ids)
     if "plan" in mapping:
-        columns["plan"] = _ids(raw[mapping["plan"]])
+        columns["plan"] = column.ids(mapping["plan"])
     if "signup_at" in mapping:
         signup = parse_timestamps(raw[mapping["signup_at"]])
         columns["signup_at"] = signup.values.array
@@ -933,13 +1126,18 @@ def load_trials(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedTrials |
     )
     n = len(raw)
     table = pd.DataFrame(index=pd.RangeIndex(n))
-    table["user_id"] = np.asarray(_ids(raw[mapping["user_id"]]), dtype=object)
+    column = _IdColumns(raw, "trials", label, keys)
+    users = column.ids(mapping["user_id"])
+    table["user_id"] = np.asarray(users, dtype=object)
+    warnings: list[str] = _null_like_ids(mapping["user_id"], users)
     account = mapping.get("account_id")
-    table["account_id"] = (
-        np.asarray(_ids(raw[account]), dtype=object) if account else np.full(n, np.nan, object)
-    )
+    if account:
+        accounts = column.ids(account)
+        table["account_id"] = np.asarray(accounts, dtype=object)
+        warnings += _null_like_ids(account, accounts)
+    else:
+        table["account_id"] = np.full(n, np.nan, object)
     parsed = {}
-    warnings: list[str] = []
     for name in _TRIAL_TIMES:
         if name in mapping:
             parsed[name] = parse_timestamps(raw[mapping[name]])
@@ -965,7 +1163,7 @@ def load_trials(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedTrials |
     tally.drop(DUPLICATE, _duplicates(table[canonical], tally.usable))
     trials = _keep(table, tally.usable)
     _check_unique_users(trials, label, mapping["user_id"])
-    warnings += _trial_warnings(trials)
+    warnings += _trial_warnings(trials) + _number_spellings(trials, mapping["user_id"])
     report = IngestReport(
         source=label,
         rows_read=n,

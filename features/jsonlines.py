@@ -17,9 +17,13 @@ class JsonLineError(ValueError):
     """A JSON-lines line that is not a JSON object; the message names the line and why."""
 
 
-def json_line_objects(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    """The object on each non-blank line, in order."""
-    for number, line in enumerate(lines, start=1):
+def json_line_objects(lines: Iterable[str], start: int = 1) -> Iterator[dict[str, Any]]:
+    """The object on each non-blank line, in order; `start` numbers the first line.
+
+    Give it `textlines.bounded_lines(handle)`, not the handle itself: a file without
+    line breaks would otherwise be read whole as its first line.
+    """
+    for number, line in enumerate(lines, start=start):
         if not line.strip():
             continue
         try:

@@ -17,6 +17,7 @@ from pql.features.compute import NEVER_MS
 from pql.features.definitions import FeatureDefinitions
 from pql.features.entities import build_entities
 from pql.features.frames import _codes, build_features, entity_column, epoch_ms
+from pql.features.ids import same_number_pairs
 from pql.features.ingest import IngestReport, load_events, load_trials
 from pql.features.plans import paid_plan_warnings, paying_at_start, plan_changes
 from pql.features.quality import (
@@ -115,6 +116,22 @@ def _early_signups(events: pd.DataFrame, entities: pd.DataFrame) -> list[str]:
     ]
 
 
+def _spelled_differently(orphans: pd.Series, entity_ids: pd.Series, key: str) -> list[str]:
+    """Event ids without a trial row that are a trial id's number spelled another way
+    ("7.0" in the log, "7" in the trials): ids match as text, so say why they did not."""
+    pairs = same_number_pairs(orphans.dropna().unique().astype(str), entity_ids.astype(str))
+    if not pairs:
+        return []
+    rows = int(orphans.isin([event_id for event_id, _ in pairs]).sum())
+    event_id, trial_id = pairs[0]
+    return [
+        f"{len(pairs):,} {key}(s) of the event log ({rows:,} events) have no trial row but "
+        f"spell a trial id's number differently (e.g. '{event_id}' in the events, "
+        f"'{trial_id}' in the trials); ids are compared as text, exactly as written, so "
+        "these events are not used: write the ids the same way in both files"
+    ]
+
+
 def _quality(
     spec: Spec,
     definitions: FeatureDefinitions,
@@ -151,6 +168,8 @@ def _quality(
             not_used[f"{key} {PAYING_AT_START}"] = int(of_paying.sum())
             unknown &= ~of_paying
         not_used[f"{key} with no trial row"] = int(unknown.sum())
+        if trials_counts:
+            warnings += _spelled_differently(events[key][unknown], entities["entity_id"], key)
     not_used = {k: v for k, v in not_used.items() if v}
     return DataQualityReport(
         source=ingest.source,

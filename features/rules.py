@@ -10,7 +10,9 @@ is rejected with a message saying what and where.
 from __future__ import annotations
 
 import ast
+import math
 import operator
+import sys
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
@@ -50,7 +52,16 @@ def _number(node: ast.expr, expression: str) -> float:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         return -_number(node.operand, expression)
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return float(node.value)  # type: ignore[arg-type]  # int or float, checked above
+        try:  # features are float64: 10**400 has no float, and 1e999 reads as inf
+            number = float(node.value)  # type: ignore[arg-type]  # int or float, checked
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise RuleError(
+                f"{expression!r}: the number at column {node.col_offset + 1} is too large "
+                f"(features are compared as 64-bit floats, at most about {sys.float_info.max:.1e})"
+            )
+        return number
     raise RuleError(f"{expression!r}: expected a number at column {node.col_offset + 1}")
 
 

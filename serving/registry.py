@@ -8,6 +8,8 @@ A tracking store that cannot be used is a `ModelLoadError` (exit code 6) everywh
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -48,14 +50,50 @@ def check_store(tracking_uri: str) -> None:
         refuse_empty_store(path)
 
 
+#: Tables every MLflow store pql uses has had since MLflow 2.3 (runs and the registry).
+MLFLOW_TABLES = (
+    "alembic_version", "experiments", "runs", "metrics", "params", "tags",
+    "registered_models", "model_versions", "registered_model_aliases",
+)  # fmt: skip
+
+
 def refuse_empty_store(path: Path) -> None:
     """A 0-byte file is no store: MLflow would quietly make an empty one of it, and the
-    models the user expects there would seem to have vanished."""
-    if path.is_file() and path.stat().st_size == 0:
+    models the user expects there would seem to have vanished. Nor is a database missing
+    some of MLflow's tables: MLflow would create them empty (in their first version) and
+    then fail with SQLAlchemy errors on stderr. Both are checked read-only, first."""
+    if not path.is_file():
+        return
+    if path.stat().st_size == 0:
         raise ModelLoadError(
             f"{path.resolve()} is empty (0 bytes): not an MLflow store; restore it from a "
             "backup, or delete it to start a new store"
         )
+    tables = _tables(path)
+    if not tables:
+        return  # an SQLite file with nothing in it yet: MLflow sets it up
+    missing = [name for name in MLFLOW_TABLES if name not in tables]
+    if len(missing) == len(MLFLOW_TABLES):
+        raise ModelLoadError(
+            f"{path.resolve()} holds tables, but none of MLflow's: not an MLflow store; "
+            "point MLFLOW_TRACKING_URI at the store `pql train` wrote"
+        )
+    if missing:
+        raise ModelLoadError(
+            f"{path.resolve()} is a damaged MLflow store: it has no table "
+            f"{', '.join(missing)}; restore it from a backup, or move it aside to start a "
+            "new store"
+        )
+
+
+def _tables(path: Path) -> set[str]:
+    """The table names of an SQLite file, read without changing it."""
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            return {name for (name,) in rows}
+    except sqlite3.Error as exc:
+        raise ModelLoadError(f"{path.resolve()} is not a usable MLflow store ({exc})") from None
 
 
 def registry_uri(settings: Settings) -> str:

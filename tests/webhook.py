@@ -1,12 +1,13 @@
 """A real webhook receiver on a loopback port for the alert tests.
 
 It answers each request with the next scripted behaviour: a status code (200, 500,
-400, ...), ("sleep", seconds) to time out the caller, or ("redirect", 301, location),
-then 200 once the script is used up. A GET is answered 200 and kept in `gets`: a
-client that follows a POST's redirect as a GET shows up there. Every request body it
-read is kept, with its Idempotency-Key header, so tests can count deliveries and
-duplicates. `stop()` closes the port; a new receiver can listen on the same port again
-("down, then restarts").
+400, ...), ("sleep", seconds) to time out the caller, ("trickle", seconds) to send a
+200 answer one byte every `seconds` (each read is quick, the whole answer is not), or
+("redirect", 301, location), then 200 once the script is used up. A GET is answered
+200 and kept in `gets`: a client that follows a POST's redirect as a GET shows up
+there. Every request body it read is kept, with its Idempotency-Key header, so tests
+can count deliveries and duplicates. `stop()` closes the port; a new receiver can
+listen on the same port again ("down, then restarts").
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class Receiver:
                 if isinstance(action, tuple) and action[0] == "redirect":
                     _, action, location = action
                     receiver.received.append(Received(key, body, action))
+                elif isinstance(action, tuple) and action[0] == "trickle":
+                    receiver.received.append(Received(key, body, "trickle"))
+                    self._trickle(float(action[1]))
+                    return
                 elif isinstance(action, tuple):
                     receiver.received.append(Received(key, body, "sleep"))
                     time.sleep(action[1])
@@ -61,6 +66,17 @@ class Receiver:
                 else:
                     receiver.received.append(Received(key, body, action))
                 self._answer(action, location)
+
+            def _trickle(self, interval: float) -> None:
+                answer = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n" + b"o" * 40
+                try:
+                    for byte in answer:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(interval)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the caller gave up: what a deadline is for
+                self.close_connection = True
 
             def do_GET(self) -> None:
                 receiver.gets.append(self.path)
@@ -93,7 +109,11 @@ class Receiver:
     @property
     def delivered(self) -> list[Received]:
         """Requests answered 2xx: what the receiver accepted."""
-        return [r for r in self.received if r.answered == "sleep" or 200 <= int(r.answered) < 300]
+        return [
+            r
+            for r in self.received
+            if r.answered == "sleep" or (isinstance(r.answered, int) and 200 <= r.answered < 300)
+        ]
 
     def stop(self) -> None:
         self.server.shutdown()

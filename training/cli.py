@@ -39,6 +39,12 @@ def run_training(spec_path: Path, *, tracking_uri: str, auto_promote: bool = Tru
     style = "green" if decision.promote else "yellow"
     console.print(f"[{style}]{decision.summary}[/]", highlight=False)
     console.print(alias_outcome(registered, auto_promote), highlight=False)
+    if registered.abandoned:
+        console.print(
+            f"marked {len(registered.abandoned):,} earlier run(s) FAILED: their pql train "
+            f"was killed before finishing ({', '.join(registered.abandoned)})",
+            highlight=False,
+        )
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     console.print(f"trained in {time.perf_counter() - started:.1f}s ({timings})")
     return registered

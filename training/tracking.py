@@ -4,6 +4,11 @@ Order matters for "never a half-registered model": the tracking store is opened 
 checked before any training, everything is logged inside the run, and only then is a
 version registered and given its alias. A failure while registering deletes the new
 version again.
+
+A training killed mid-run (SIGKILL, a lost machine) cannot end its MLflow run, which
+would stay RUNNING for ever. Each run records the host, pid and start time of its
+process; the next `pql train` on that host marks the runs whose process is gone FAILED
+(a run of a live process, or of another host, is left alone: it may still be working).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import logging
 import math
 import os
+import socket
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass, replace
@@ -25,6 +31,7 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
+import psutil
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
@@ -50,6 +57,58 @@ class RegisteredRun:
     model_name: str
     version: str
     decision: GateDecision
+    #: earlier runs left RUNNING by a killed training, marked FAILED by this one
+    abandoned: tuple[str, ...] = ()
+
+
+HOST_TAG, PID_TAG, STARTED_TAG = "pql.host", "pql.pid", "pql.process_started"
+
+
+def _process_tags() -> dict[str, str]:
+    """Who runs this training: enough to tell later whether it is still alive."""
+    pid = os.getpid()
+    return {
+        HOST_TAG: socket.gethostname(),
+        PID_TAG: str(pid),
+        STARTED_TAG: repr(psutil.Process(pid).create_time()),
+    }
+
+
+def _is_alive(tags: dict[str, str]) -> bool:
+    """Whether the process that started a run still runs (same pid *and* start time:
+    a pid can be reused by an unrelated process)."""
+    try:
+        process = psutil.Process(int(tags[PID_TAG]))
+        return repr(process.create_time()) == tags.get(STARTED_TAG)
+    except (psutil.Error, KeyError, ValueError):
+        return False
+
+
+def end_abandoned_runs(client: MlflowClient, experiment: str) -> tuple[str, ...]:
+    """Mark FAILED the experiment's RUNNING runs whose training process on this host is
+    gone; returns their run ids."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return ()
+    host = socket.gethostname()
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
+        max_results=1000,
+    )
+    ended = []
+    for run in runs:
+        if _is_alive(run.data.tags):
+            continue
+        client.set_tag(
+            run.info.run_id,
+            "pql.ended",
+            "its pql train process ended without finishing it (killed); marked FAILED by "
+            "a later pql train",
+        )
+        client.set_terminated(run.info.run_id, status="FAILED")
+        ended.append(run.info.run_id)
+    return tuple(ended)
 
 
 def open_tracking(uri: str | None = None) -> MlflowClient:
@@ -64,6 +123,8 @@ def open_tracking(uri: str | None = None) -> MlflowClient:
         except ModelLoadError as exc:
             raise TrackingError(exc.message) from None
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    # it logs SQLAlchemy's error text before raising; pql reports the raised error itself
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     logging.getLogger("alembic").setLevel(logging.ERROR)
     quiet_libraries()
     mlflow.set_tracking_uri(uri)
@@ -194,8 +255,11 @@ def log_and_register(
     experiment = f"pql-{spec.product}"
     name = spec.registered_model_name
     mlflow.set_experiment(experiment)
+    abandoned = end_abandoned_runs(client, experiment)
     booster = result.bundle.booster
-    with mlflow.start_run(run_name=f"train-{result.bundle.trained_at}") as run:
+    with mlflow.start_run(
+        run_name=f"train-{result.bundle.trained_at}", tags=_process_tags()
+    ) as run:
         mlflow.log_params(_params(result, dataset))
         mlflow.log_metrics(_finite(result.metrics))
         mlflow.log_text(result.bundle.spec_yaml, "spec/pql.yaml")
@@ -217,7 +281,7 @@ def log_and_register(
     champion_version, champion_pr_auc = _champion_pr_auc(client, name, result.test)
     decision = decide(result.metrics, champion_version, champion_pr_auc)
     version = _register(client, name, model_uri, run.info.run_id, decision, auto_promote)
-    return RegisteredRun(run.info.run_id, experiment, name, version, decision)
+    return RegisteredRun(run.info.run_id, experiment, name, version, decision, abandoned)
 
 
 def _register(
@@ -254,6 +318,16 @@ def record_decision(client: MlflowClient, name: str, version: str, decision: Gat
 
 def promote(client: MlflowClient, name: str, version: str | None, force: bool) -> GateDecision:
     """`pql promote`: move champion to a version (default: the challenger), gated or forced."""
+    try:
+        return _promote(client, name, version, force)
+    except pql_errors.PqlError:
+        raise
+    except Exception as exc:  # MLflow raises many types; the user needs one message
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TrackingError(f"promoting {name} failed in the MLflow store: {first}") from None
+
+
+def _promote(client: MlflowClient, name: str, version: str | None, force: bool) -> GateDecision:
     try:
         target = version or str(client.get_model_version_by_alias(name, CHALLENGER).version)
         model_version = client.get_model_version(name, target)

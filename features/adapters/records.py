@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from pql.errors import DataError
 from pql.features.jsonlines import TOO_DEEP, JsonLineError, json_line_objects
+from pql.features.textlines import LineTooLong, bounded_lines, first_visible_char
 
 _COMPRESSIONS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open}
 _UNREADABLE = (OSError, EOFError, zlib.error)
@@ -83,11 +84,7 @@ def read_records(path: Path, vendor: str, encoding: str = "utf-8") -> list[dict[
 def _json_records(path: Path, where: str, encoding: str) -> Iterator[dict[str, Any]]:
     """JSON lines, or one JSON array of objects when the file starts with '['."""
     with _open_text(path, encoding) as handle:
-        text_start = ""
-        for line in handle:
-            if line.strip():
-                text_start = line.lstrip()[:1]
-                break
+        text_start = first_visible_char(handle)
     if text_start == "[":
         with _open_text(path, encoding) as handle:
             try:
@@ -106,8 +103,8 @@ def _json_records(path: Path, where: str, encoding: str) -> Iterator[dict[str, A
         return
     with _open_text(path, encoding) as handle:
         try:
-            yield from json_line_objects(handle)
-        except JsonLineError as exc:
+            yield from json_line_objects(bounded_lines(handle))
+        except (JsonLineError, LineTooLong) as exc:
             raise DataError(f"{where} is not valid JSON lines: {exc}") from None
 
 
@@ -145,7 +142,7 @@ def _csv_records(path: Path, where: str, encoding: str) -> Iterator[dict[str, An
     previous = csv.field_size_limit(_CSV_FIELD_LIMIT)
     try:
         with _open_text(path, encoding) as handle:
-            reader = csv.reader(handle)
+            reader = csv.reader(bounded_lines(handle))
             try:
                 header = next(reader, None)
                 if header is None:
@@ -174,5 +171,7 @@ def _csv_records(path: Path, where: str, encoding: str) -> Iterator[dict[str, An
                 raise DataError(
                     f"{where} is not valid CSV: line {reader.line_num}: {exc}"
                 ) from None
+            except LineTooLong as exc:
+                raise DataError(f"{where} is not valid CSV: {exc}") from None
     finally:
         csv.field_size_limit(previous)

@@ -17,14 +17,23 @@ run sends that one alert again (at least once), with the same idempotency key (b
 field and `Idempotency-Key` header) so the receiver can drop the duplicate. In normal
 operation every qualification is alerted exactly once.
 
+Each attempt has a deadline (`--alert-timeout`) for the whole exchange: connecting,
+sending and reading the complete answer. A receiver that trickles its answer a byte at
+a time has its connection closed when the deadline passes (a per-read socket timeout
+would wait as long as the bytes keep coming).
+
 Delivery retries 5xx, 408, 429, connection errors and timeouts with exponential
-backoff, a bounded number of times; other answers (a 4xx: the receiver refuses the
-payload) are not retried. Redirects are never followed: urllib would repeat a
-301/302/303 as a GET without the body, and the GET's 200 would mark an alert delivered
-that nobody received; a 3xx is "not delivered" and names where it points, so the URL
-can be fixed. The first alert that cannot be delivered stops the run: the rest stay
-pending, and `AlertDeliveryError` (exit 8) says so after every other output of the run
-has been written.
+backoff, a bounded number of times; other answers are not retried. A 4xx about the
+alert itself (400, 409, 422, ...: the receiver refuses this payload) leaves that alert
+pending and goes on with the next, so one payload the receiver will never take does not
+hold back every later alert, run after run. A failure of the endpoint itself stops the
+run, since every other alert would meet it too: unreachable or too slow after the
+retries, 401/403 (credentials), 404/405/410 (wrong URL), or a redirect. Redirects are
+never followed: urllib would repeat a 301/302/303 as a GET without the body, and the
+GET's 200 would mark an alert delivered that nobody received; a 3xx is "not delivered"
+and names where it points, so the URL can be fixed. Alerts not delivered stay pending,
+and `AlertDeliveryError` (exit 8) says so after every other output of the run has been
+written.
 
 A run sends only its own scope's alerts (product and entity kind): one state file can
 serve several specs, each with its own webhook, and another product's pending alerts
@@ -33,22 +42,25 @@ wait for that product's run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
 import math
 import socket
 import sqlite3
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
+import numpy as np
 import pandas as pd
 
 from pql.errors import DataError, UsageError
@@ -57,6 +69,8 @@ AlertFormat = Literal["json", "slack"]
 DEFAULT_STATE_FILE = Path("pql-alerts.sqlite")
 USER_AGENT = "pql-alerts/1"
 RETRY_STATUSES = frozenset({408, 429})
+#: 4xx answers about the endpoint, not the alert: every other alert would get them too
+ENDPOINT_STATUSES = frozenset({401, 403, 404, 405, 410})
 #: bounds of the numeric alert options (checked before any scoring work)
 MAX_ATTEMPTS = 20
 MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.1, 300.0
@@ -256,7 +270,13 @@ def _now() -> str:
 
 
 class AlertState:
-    """The alert state file: qualifications and the alerts they opened."""
+    """The alert state file: qualifications and the alerts they opened.
+
+    Opening checks the whole file (`PRAGMA quick_check`), so a damaged one is refused
+    before any scoring work; a problem the file shows later (or a disk error) is a
+    `DataError` too, never a traceback. Either way nothing is guessed: the user restores
+    the file, or moves it aside and starts a new one (its pending alerts are then lost).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -266,8 +286,26 @@ class AlertState:
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check(3)")]
         except (sqlite3.Error, OSError) as exc:
             raise DataError(f"{self.path}: cannot use it as the alert state file ({exc})") from None
+        if problems != ["ok"]:
+            self._db.close()
+            raise self._damaged("; ".join(problems))
+
+    def _damaged(self, problem: object) -> DataError:
+        return DataError(
+            f"{self.path}: the alert state file is damaged ({problem}); restore it from a "
+            "backup, or move it aside to start a new one (its pending alerts are then lost)"
+        )
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, with SQLite's errors said as the state file's problem."""
+        try:
+            yield self._db
+        except sqlite3.Error as exc:
+            raise self._damaged(exc) from None
 
     def close(self) -> None:
         self._db.close()
@@ -285,8 +323,21 @@ class AlertState:
         is_pql = scored["is_pql"].astype("boolean").fillna(False).astype(bool).to_numpy()
         ids = scored["entity_id"].astype(str).to_numpy()
         as_of = _iso(scored["as_of"].iloc[0]) if len(scored) else _now()
+        with self._reading() as db:
+            return self._record(db, scope, scored, is_pql, ids, as_of, product, entity)
+
+    def _record(
+        self,
+        db: sqlite3.Connection,
+        scope: str,
+        scored: pd.DataFrame,
+        is_pql: np.ndarray,
+        ids: np.ndarray,
+        as_of: str | None,
+        product: str,
+        entity: str,
+    ) -> RecordResult:
         created = _now()
-        db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
             state = {
@@ -327,7 +378,8 @@ class AlertState:
             )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # a damaged file may refuse this too
+                db.execute("ROLLBACK")
             raise
         return RecordResult(qualified=len(alerts), dropped=len(dropped))
 
@@ -337,38 +389,46 @@ class AlertState:
         Only one scope: another product sharing the file has its own webhook, and its
         alerts must never reach this one.
         """
-        rows = self._db.execute(
-            "SELECT key, entity_id, event, attempts FROM alert "
-            "WHERE status = 'pending' AND scope = ? ORDER BY created_at, rowid",
-            (scope,),
-        )
-        return [PendingAlert(k, e, json.loads(body), n) for k, e, body, n in rows]
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT key, entity_id, event, attempts FROM alert "
+                "WHERE status = 'pending' AND scope = ? ORDER BY created_at, rowid",
+                (scope,),
+            ).fetchall()
+        try:
+            return [PendingAlert(k, e, json.loads(body), n) for k, e, body, n in rows]
+        except (TypeError, ValueError) as exc:  # a row whose event is not the JSON written
+            raise self._damaged(f"an alert's event is not JSON: {exc}") from None
 
     def pending_elsewhere(self, scope: str) -> dict[str, int]:
         """Pending alerts of the other scopes in this file: left for their own runs."""
-        rows = self._db.execute(
-            "SELECT scope, count(*) FROM alert WHERE status = 'pending' AND scope != ? "
-            "GROUP BY scope ORDER BY scope",
-            (scope,),
-        )
-        return dict(rows.fetchall())
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT scope, count(*) FROM alert WHERE status = 'pending' AND scope != ? "
+                "GROUP BY scope ORDER BY scope",
+                (scope,),
+            )
+            return dict(rows.fetchall())
 
     def mark_sent(self, key: str, attempts: int) -> None:
-        self._db.execute(
-            "UPDATE alert SET status = 'sent', sent_at = ?, attempts = attempts + ?, "
-            "last_error = NULL WHERE key = ?",
-            (_now(), attempts, key),
-        )
+        with self._reading() as db:
+            db.execute(
+                "UPDATE alert SET status = 'sent', sent_at = ?, attempts = attempts + ?, "
+                "last_error = NULL WHERE key = ?",
+                (_now(), attempts, key),
+            )
 
     def mark_failed(self, key: str, attempts: int, error: str) -> None:
-        self._db.execute(
-            "UPDATE alert SET attempts = attempts + ?, last_error = ? WHERE key = ?",
-            (attempts, error, key),
-        )
+        with self._reading() as db:
+            db.execute(
+                "UPDATE alert SET attempts = attempts + ?, last_error = ? WHERE key = ?",
+                (attempts, error, key),
+            )
 
     def counts(self) -> dict[str, int]:
-        rows = self._db.execute("SELECT status, count(*) FROM alert GROUP BY status")
-        return {"pending": 0, "sent": 0, **dict(rows.fetchall())}
+        with self._reading() as db:
+            rows = db.execute("SELECT status, count(*) FROM alert GROUP BY status")
+            return {"pending": 0, "sent": 0, **dict(rows.fetchall())}
 
 
 @dataclass(frozen=True)
@@ -378,6 +438,8 @@ class Attempt:
     ok: bool
     retry: bool = False
     error: str = ""
+    #: the receiver refused this alert only (a 4xx about the payload): try the others
+    alert_only: bool = False
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -385,9 +447,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
     def redirect_request(self, *_: object) -> None:
         return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def _redirect_error(config: AlertConfig, exc: urllib.error.HTTPError) -> str:
@@ -404,8 +463,92 @@ def _redirect_error(config: AlertConfig, exc: urllib.error.HTTPError) -> str:
     )
 
 
+class _Deadline:
+    """Ends an attempt when its time is up, whatever the receiver is doing.
+
+    Socket timeouts bound each read, so a receiver sending a byte every 0.5 s never
+    trips them. The deadline shuts the connection's socket down from a timer thread
+    instead: the blocked read then returns at once, and the attempt is a timeout.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    """Shut down the TCP connection under any wrapper (TLS included); a blocked read in
+    another thread returns end-of-file."""
+    with contextlib.suppress(OSError):  # already closed
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _watched(connection: type[http.client.HTTPConnection], deadline: _Deadline) -> Callable:
+    """A connection class whose socket `deadline` can shut down from the moment it exists
+    (before a TLS handshake, which can trickle too)."""
+
+    def make(*args: object, **kwargs: object) -> http.client.HTTPConnection:
+        opened = connection(*args, **kwargs)  # type: ignore[arg-type]
+        create = opened._create_connection  # type: ignore[attr-defined]
+
+        def create_watched(*a: object, **k: object) -> socket.socket:
+            sock = create(*a, **k)
+            deadline.watch(sock)
+            return sock
+
+        opened._create_connection = create_watched  # type: ignore[attr-defined]
+        return opened
+
+    return make
+
+
+class _DeadlineHTTP(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_watched(http.client.HTTPConnection, self.deadline), req)
+
+
+class _DeadlineHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        connection = _watched(http.client.HTTPSConnection, self.deadline)
+        return self.do_open(connection, req, context=self._context)  # type: ignore[attr-defined]
+
+
 def post_alert(config: AlertConfig, body: dict[str, object], key: str) -> Attempt:
-    """One HTTP POST of a JSON body; never raises for network or HTTP failures."""
+    """One HTTP POST of a JSON body within `config.timeout_s` for the whole exchange;
+    never raises for network or HTTP failures."""
     request = urllib.request.Request(
         config.url,
         data=json.dumps(body).encode("utf-8"),
@@ -416,27 +559,39 @@ def post_alert(config: AlertConfig, body: dict[str, object], key: str) -> Attemp
             "User-Agent": USER_AGENT,
         },
     )
-    try:
-        with _OPENER.open(request, timeout=config.timeout_s) as response:
-            response.read()
-            if not 200 <= response.status < 300:  # e.g. a 304 urllib lets through
-                return Attempt(ok=False, error=f"HTTP {response.status} {response.reason}")
-            return Attempt(ok=True)
-    except urllib.error.HTTPError as exc:
-        if 300 <= exc.code < 400:
-            return Attempt(ok=False, retry=False, error=_redirect_error(config, exc))
-        retry = exc.code >= 500 or exc.code in RETRY_STATUSES
-        return Attempt(ok=False, retry=retry, error=f"HTTP {exc.code} {exc.reason}")
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, TimeoutError | socket.timeout):
-            return Attempt(ok=False, retry=True, error=f"no answer within {config.timeout_s:g}s")
-        text = getattr(reason, "strerror", None) or str(reason)
-        return Attempt(ok=False, retry=True, error=f"cannot connect ({text})")
-    except TimeoutError:
-        return Attempt(ok=False, retry=True, error=f"no answer within {config.timeout_s:g}s")
-    except (http.client.HTTPException, ConnectionError, OSError) as exc:
-        return Attempt(ok=False, retry=True, error=f"connection failed ({type(exc).__name__})")
+    late = f"no complete answer within {config.timeout_s:g}s"
+    with _Deadline(config.timeout_s) as deadline:
+        opener = urllib.request.build_opener(
+            _NoRedirect, _DeadlineHTTP(deadline), _DeadlineHTTPS(deadline)
+        )
+        try:
+            with opener.open(request, timeout=config.timeout_s) as response:
+                response.read()
+                if deadline.expired:  # the read ended because the time was up
+                    return Attempt(ok=False, retry=True, error=late)
+                if not 200 <= response.status < 300:  # e.g. a 304 urllib lets through
+                    return Attempt(ok=False, error=f"HTTP {response.status} {response.reason}")
+                return Attempt(ok=True)
+        except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                return Attempt(ok=False, retry=False, error=_redirect_error(config, exc))
+            retry = exc.code >= 500 or exc.code in RETRY_STATUSES
+            alert_only = 400 <= exc.code < 500 and not retry and exc.code not in ENDPOINT_STATUSES
+            return Attempt(
+                ok=False, retry=retry, error=f"HTTP {exc.code} {exc.reason}", alert_only=alert_only
+            )
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            if deadline.expired or isinstance(reason, TimeoutError | socket.timeout):
+                return Attempt(ok=False, retry=True, error=late)
+            text = getattr(reason, "strerror", None) or str(reason)
+            return Attempt(ok=False, retry=True, error=f"cannot connect ({text})")
+        except TimeoutError:
+            return Attempt(ok=False, retry=True, error=late)
+        except (http.client.HTTPException, ConnectionError, OSError) as exc:
+            if deadline.expired:
+                return Attempt(ok=False, retry=True, error=late)
+            return Attempt(ok=False, retry=True, error=f"connection failed ({type(exc).__name__})")
 
 
 @dataclass(frozen=True)
@@ -459,10 +614,12 @@ def deliver(
     send: Sender = post_alert,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DeliveryResult:
-    """POST the scope's pending alerts, oldest first; stop at the first that fails for good."""
+    """POST the scope's pending alerts, oldest first. An alert the receiver refuses stays
+    pending and the next is tried; a failure of the endpoint stops the run."""
     pending = state.pending(scope)
     elsewhere = state.pending_elsewhere(scope)
     sent = 0
+    refused: list[str] = []
     for alert in pending:
         body = slack_payload(alert.event) if config.format == "slack" else alert.event
         outcome = Attempt(ok=False)
@@ -480,10 +637,31 @@ def deliver(
             continue
         state.mark_failed(alert.key, attempts, outcome.error)
         tried = f"after {attempts} attempts" if attempts > 1 else "(not retried)"
+        failure = f"{outcome.error} {tried}"
+        if outcome.alert_only:
+            refused.append(f"{alert.entity_id!r}: {failure}")
+            continue
+        untried = len(pending) - sent - len(refused) - 1
         return DeliveryResult(
             sent=sent,
             pending=len(pending) - sent,
-            error=f"{redact(config.url)}: {outcome.error} {tried}",
+            error=f"{redact(config.url)}: {failure}"
+            + _refused_note(refused)
+            + (f"; {untried:,} later alerts not tried" if untried else ""),
+            other_scopes=elsewhere,
+        )
+    if refused:
+        return DeliveryResult(
+            sent=sent,
+            pending=len(refused),
+            error=f"{redact(config.url)} refused {len(refused):,} of {len(pending):,} alerts "
+            f"(e.g. {refused[0]}); every other alert was sent",
             other_scopes=elsewhere,
         )
     return DeliveryResult(sent=sent, pending=0, other_scopes=elsewhere)
+
+
+def _refused_note(refused: list[str]) -> str:
+    if not refused:
+        return ""
+    return f"; before that it refused {len(refused):,} alerts (e.g. {refused[0]})"

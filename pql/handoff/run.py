@@ -65,9 +65,12 @@ def write_lead_report(
 
 def send_alerts(batch: BatchScores, spec: Spec, config: AlertConfig, state_file: Path) -> None:
     scope = alert_scope(spec.product, spec.entity)
-    with AlertState(state_file) as state:
-        recorded = state.record(batch.leads, product=spec.product, entity=spec.entity)
-        result = deliver(state, config, scope)
+    try:
+        with AlertState(state_file) as state:
+            recorded = state.record(batch.leads, product=spec.product, entity=spec.entity)
+            result = deliver(state, config, scope)
+    except DataError as exc:  # the state file failed after the check before the work
+        raise DataError(f"{exc.message} (the leads file and report were written)") from None
     console.print(
         f"alerts ({scope}): {recorded.qualified:,} new qualifications, {recorded.dropped:,} "
         f"dropped below the threshold; {result.sent:,} sent, {result.pending:,} pending "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pql.errors import DataError
+from pql.features import textlines
+from pql.features.ids import number_forms
 from pql.features.ingest import (
     DATAFRAME_SOURCE,
     LoadedEvents,
@@ -20,6 +23,7 @@ from pql.features.ingest import (
     load_trials,
     read_table,
 )
+from pql.features.pipeline import load_dataset
 from pql.features.spec import Spec, parse_spec
 
 SPARKIFY = Path(__file__).resolve().parents[3] / "shared/data/sparkify-eventsim/events.jsonl.gz"
@@ -248,7 +252,11 @@ def test_numeric_ids_become_plain_strings(tmp_path: Path) -> None:
     for name in ("events.csv", "events.jsonl", "events.parquet"):
         events = load_events(make_spec(write(frame, tmp_path / name))).events
         assert list(events["user_id"].astype(str)) == ["7", "7", "42", "8"], name
-        assert list(events["account_id"].astype(object).fillna("-")) == ["1", "-", "3", "2.5"]
+        accounts = list(events["account_id"].astype(object).fillna("-"))
+        if name.endswith(".csv"):  # pandas wrote the floats as text "1.0": text stays text
+            assert accounts == ["1.0", "-", "3.0", "2.5"]
+        else:  # numbers: 1.0 is the integer 1
+            assert accounts == ["1", "-", "3", "2.5"], name
     events = load_events(make_spec(), frame).events
     assert list(events["user_id"].astype(str)) == ["7", "7", "42", "8"]
     assert events["session_id"].dtype == np.int64
@@ -291,6 +299,108 @@ def test_mixed_id_types_and_whitespace_from_json(tmp_path: Path) -> None:
     assert list(loaded.events["user_id"].cat.categories) == ["7"]
     assert loaded.report.unusable["missing user id"] == 1
     assert loaded.report.unusable["missing event name"] == 1
+
+
+def test_csv_ids_null_and_nan_are_ids_and_only_blank_is_missing(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "uid,org,name,ts,sess,bytes\n"
+        "nan,NULL,invited,1700000000,1,NA\n"
+        "NULL,a1,invited,1700000001,1,1\n"
+        ",a1,invited,1700000002,1,1\n"
+        "u1,,invited,1700000003,1,NULL\n"
+    )
+    loaded = load_events(make_spec(path))
+    events = loaded.events
+    assert list(events["user_id"].astype(object).fillna("-")) == ["nan", "NULL", "u1"]
+    assert list(events["account_id"].astype(object).fillna("-")) == ["NULL", "a1", "-"]
+    assert loaded.report.unusable["missing user id"] == 1  # only the blank cell
+    np.testing.assert_array_equal(events["bytes"], [np.nan, 1, np.nan])  # not an id: missing
+    warned = [w for w in loaded.report.warnings if "only a blank cell is a missing id" in w]
+    assert any("'uid' has 2 rows whose id is" in w for w in warned), loaded.report.warnings
+    assert any("'org' has 1 row whose id is 'NULL'" in w for w in warned)
+
+
+def test_csv_trial_ids_7_and_7_0_are_two_users_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "trials.csv"
+    path.write_text("uid,start,paid\n7,2026-03-01,\n7.0,2026-03-02,\n007,2026-03-03,\n")
+    spec = make_spec(
+        trials={
+            "path": str(path),
+            "columns": {"user_id": "uid", "signup_at": "start", "converted_at": "paid"},
+        }
+    )
+    loaded = load_trials(spec)
+    assert loaded is not None
+    assert list(loaded.trials["user_id"]) == ["7", "7.0", "007"]
+    assert any(
+        "2 pairs of user ids that spell the same number differently (e.g. '7' and '7.0')" in w
+        for w in loaded.report.warnings
+    ), loaded.report.warnings
+
+
+def test_numbers_stored_as_numbers_still_become_their_integer_text(tmp_path: Path) -> None:
+    path = tmp_path / "trials.parquet"
+    pd.DataFrame(
+        {"uid": [7.0, np.nan, 8.0], "start": ["2026-03-01"] * 3, "paid": [None] * 3}
+    ).to_parquet(path)
+    spec = make_spec(
+        trials={
+            "path": str(path),
+            "columns": {"user_id": "uid", "signup_at": "start", "converted_at": "paid"},
+        }
+    )
+    loaded = load_trials(spec)
+    assert loaded is not None and list(loaded.trials["user_id"]) == ["7", "8"]
+
+
+def test_event_ids_spelled_unlike_the_trial_ids_are_named_in_the_report(tmp_path: Path) -> None:
+    """pandas writes an integer column with gaps as 7.0: the events then say "7.0" where
+    the trials say "7". Ids are text, so they do not match, and the report says why."""
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "uid,org,name,ts,sess,bytes\n"
+        "7.0,a,invited,2026-03-01T10:00:00Z,1,\n"
+        "7.0,a,invited,2026-03-01T11:00:00Z,1,\n"
+        "8,a,invited,2026-03-01T12:00:00Z,2,\n"
+    )
+    trials = tmp_path / "trials.csv"
+    trials.write_text("uid,start,paid\n7,2026-03-01T00:00:00Z,\n8,2026-03-01T00:00:00Z,\n")
+    spec = make_spec(
+        events,
+        trials={"path": str(trials), "columns": {"user_id": "uid", "signup_at": "start",
+                                                  "converted_at": "paid"}},
+    )  # fmt: skip
+    quality = load_dataset(spec).quality
+    assert quality.not_used_in_features["user_id with no trial row"] == 2
+    assert any(
+        "1 user_id(s) of the event log (2 events) have no trial row but spell a trial id's "
+        "number differently (e.g. '7.0' in the events, '7' in the trials)" in w
+        for w in quality.warnings
+    ), quality.warnings
+
+
+def test_number_forms_are_exact_on_long_ids() -> None:
+    long = "1" * 30
+    assert list(number_forms(["7.0", "007", "+7", "-0", "7.5", "x7", long + ".00", " 42 "])) == [
+        "7", "7", "7", "0", None, None, long, "42"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["events.parquet", "events.jsonl"])
+@pytest.mark.parametrize("column", ["uid", "name", "sess", "org"])
+def test_list_or_object_cells_in_an_id_column_are_a_data_error(
+    tmp_path: Path, name: str, column: str
+) -> None:
+    frame = source_events()
+    frame[column] = [{"a": 1}, [1, 2], {"a": 1}, [3], {"b": 2}, [4]]
+    path = tmp_path / name
+    if name.endswith(".parquet"):
+        frame[column] = [[1, 2]] * len(frame) if column != "uid" else [{"a": i} for i in range(6)]
+        frame.to_parquet(path)
+    else:
+        frame.to_json(path, orient="records", lines=True)
+    raises(make_spec(path), name, f"column '{column}'", "holds lists or objects", "row 1")
 
 
 # --- unusable rows -------------------------------------------------------------------------
@@ -555,6 +665,91 @@ def test_ragged_csv_line_is_named(tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_text("uid,org,name,ts,sess,bytes\nu1,a,b,1,1,1\nu1,a,b,1,1,1,extra\n")
     raises(make_spec(path), "events.csv", "line 3 has 7 fields, the header has 6")
+
+
+# --- damaged files fail early, in bounded memory ------------------------------------------
+
+JUNK_BYTES = 8 << 20  # the issue's 2 GiB, scaled down: the limits are scaled down with it
+
+
+def peak_python_bytes(action) -> int:
+    """Peak memory Python allocated while `action` ran (pyarrow's own pool is not
+    counted: these checks are about what pql reads into Python strings)."""
+    tracemalloc.start()
+    with pytest.raises(DataError):
+        action()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak
+
+
+@pytest.fixture
+def small_line_limit(monkeypatch: pytest.MonkeyPatch) -> int:
+    """A line may hold 512 KiB (16 MiB in production), read in 256 KiB blocks."""
+    monkeypatch.setattr(textlines, "MAX_LINE_CHARS", 512 << 10)
+    monkeypatch.setattr(textlines, "BLOCK_CHARS", 256 << 10)
+    return 512 << 10
+
+
+def test_jsonl_of_zeros_fails_on_line_1_without_reading_it_all(
+    tmp_path: Path, small_line_limit: int
+) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"0" * JUNK_BYTES)
+    spec = make_spec(path)
+    raises(spec, "events.jsonl", "line 1 has no line break", f"{small_line_limit:,} characters")
+    assert peak_python_bytes(lambda: load_events(spec)) < JUNK_BYTES / 2
+
+
+def test_jsonl_that_does_not_start_as_json_lines_fails_before_the_bulk_parse(
+    tmp_path: Path, small_line_limit: int
+) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"0\n" * (JUNK_BYTES // 2))  # lines, but none is a JSON object
+    spec = make_spec(path)
+    raises(spec, "events.jsonl", "line 1 is not a JSON object")
+    assert peak_python_bytes(lambda: load_events(spec)) < JUNK_BYTES / 2
+
+
+def test_jsonl_with_a_damaged_tail_names_the_line(tmp_path: Path, small_line_limit: int) -> None:
+    path = tmp_path / "events.jsonl"
+    good = b'{"uid": "u1", "org": "a", "name": "x", "ts": 1, "sess": 1, "bytes": 1}\n' * 2000
+    path.write_bytes(good + b"\0" * JUNK_BYTES)
+    spec = make_spec(path)
+    raises(spec, "events.jsonl", "line 2,001 has no line break")
+    assert peak_python_bytes(lambda: load_events(spec)) < JUNK_BYTES / 2
+
+
+def test_csv_header_then_nuls_fails_at_once_naming_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_bytes(b"uid,org,name,ts,sess,bytes\n" + b"\0" * JUNK_BYTES)
+    spec = make_spec(path)
+    raises(spec, "events.csv", "byte 0x00 (NUL) at offset 27 (line 2)", "binary or damaged")
+    assert peak_python_bytes(lambda: load_events(spec)) < JUNK_BYTES / 2
+
+
+def test_csv_with_nuls_after_the_first_block_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    header, row = b"uid,org,name,ts,sess,bytes\n", b"u1,a,x,1700000000,1,1\n"
+    path.write_bytes(header + row * 100_000 + b"\0" * JUNK_BYTES)
+    offset = len(header) + len(row) * 100_000
+    spec = make_spec(path)
+    raises(spec, "events.csv", f"NUL) at offset {offset:,} (line 100,002)")
+    assert peak_python_bytes(lambda: load_events(spec)) < JUNK_BYTES / 2
+
+
+def test_csv_line_longer_than_a_block_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    long_value = b"x" * (2 << 20)  # no NUL, just no line break for 2 MiB
+    path.write_bytes(b"uid,org,name,ts,sess,bytes\nu1,a,x,1,1,1\nu1,a," + long_value + b",1,1,1\n")
+    raises(make_spec(path), "events.csv", "line 3 has no line break in its first 1,048,576 bytes")
+
+
+def test_csv_unclosed_quote_names_where_the_record_starts(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    rows = "u1,a,x,1700000000,1,1\n" * 100_000
+    path.write_text('uid,org,name,ts,sess,bytes\nu1,a,x,1,1,1\nu1,a,"x,1,1,1\n' + rows)
+    raises(make_spec(path), "events.csv", "record starting on line 3", "unclosed")
 
 
 def test_unknown_suffix_and_unknown_format(tmp_path: Path) -> None:

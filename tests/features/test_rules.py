@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 
 from pql.errors import SpecError
 from pql.features.rules import RuleError, parse_rule
@@ -67,3 +68,20 @@ def test_spec_rules_are_checked_against_its_features() -> None:
     raw["rules"].append({"name": "typo", "when": "invite_count >= 3"})
     with pytest.raises(SpecError, match=r"rules\.1\.when.*invite_count"):
         parse_spec(raw, source="pql.yaml")
+
+
+@pytest.mark.parametrize("number", ["9" * 400, "-" + "9" * 400, "1e999"])
+def test_a_number_no_float_holds_is_a_rule_error(number: str) -> None:
+    with pytest.raises(RuleError, match=r"column 2[67] is too large"):
+        parse_rule(f"invite_teammate_count >= {number}", known_features=COLUMNS)
+
+
+def test_a_400_digit_rule_number_is_a_spec_error_exit_2(tmp_path, monkeypatch, capsys) -> None:
+    from tests.pql.test_cli import run
+
+    raw = small_spec().model_dump(mode="json")
+    raw["rules"] = [{"name": "big", "when": f"invite_teammate_count >= {'9' * 400}"}]
+    spec = tmp_path / "pql.yaml"
+    spec.write_text(yaml.safe_dump(raw))
+    code, text = run(["validate", "--spec", str(spec)], monkeypatch, capsys)
+    assert code == 2 and "rules.0.when" in text and "too large" in text, text

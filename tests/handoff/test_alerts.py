@@ -4,6 +4,7 @@ fails with 500, times out, refuses the payload, and is down then restarts."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,78 @@ def test_timeout_is_retried(state):
     # the timed-out request reached the receiver: the retry repeats its key (at least once)
     keys = [r.key for r in receiver.received]
     assert len(keys) == 3 and keys[0] == keys[1] and keys[2] != keys[0]
+
+
+def test_a_trickling_receiver_is_cut_off_at_the_deadline_of_each_attempt(state):
+    """One byte every 0.1 s: every socket read is quick, the answer takes 6 s. The
+    attempt's deadline (0.5 s) ends it, and the retry gets the same deadline."""
+    record(state, leads({"a": True}))
+    with Receiver(script=[("trickle", 0.1), ("trickle", 0.1)]) as receiver:
+        started = time.monotonic()
+        result = deliver(state, config(receiver.url, timeout_s=0.5, attempts=2))
+        elapsed = time.monotonic() - started
+    assert elapsed < 2.5, elapsed  # two attempts of 0.5 s and a 0.01 s backoff, not 12 s
+    assert (result.sent, result.pending) == (0, 1)
+    assert "no complete answer within 0.5s after 2 attempts" in result.error
+    assert [r.answered for r in receiver.received] == ["trickle", "trickle"]
+
+
+def test_a_refused_alert_does_not_hold_back_the_others(state):
+    record(state, leads({"a": True, "b": True, "c": True}))
+    with Receiver(script=[422, 200, 200]) as receiver:
+        result = deliver(state, config(receiver.url))
+    assert (result.sent, result.pending) == (2, 1)
+    assert "refused 1 of 3 alerts (e.g. 'a': HTTP 422" in result.error
+    assert "every other alert was sent" in result.error
+    assert [p.entity_id for p in state.pending(SCOPE)] == ["a"]
+    with Receiver() as receiver:  # the next run offers the refused alert again
+        assert deliver(state, config(receiver.url)).sent == 1
+    assert [r.body["entity_id"] for r in receiver.received] == ["a"]
+
+
+@pytest.mark.parametrize("status", [401, 404])
+def test_an_endpoint_error_stops_the_run(state, status):
+    record(state, leads({"a": True, "b": True, "c": True}))
+    with Receiver(script=[status]) as receiver:
+        result = deliver(state, config(receiver.url))
+    assert len(receiver.received) == 1  # every other alert would get the same answer
+    assert (result.sent, result.pending) == (0, 3)
+    assert f"HTTP {status}" in result.error and "2 later alerts not tried" in result.error
+
+
+def damage(path: Path) -> None:
+    """Overwrite the middle of every page after the first two (the schema survives), and
+    bump the file change counter so an open connection reads the pages again."""
+    data = bytearray(path.read_bytes())
+    for offset in range(8192, len(data), 4096):
+        data[offset + 100 : offset + 600] = bytes(range(250)) * 2
+    counter = int.from_bytes(data[24:28], "big") + 1
+    data[24:28] = counter.to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+
+
+def filled_state(path: Path) -> None:
+    with AlertState(path) as state:
+        record(state, leads({f"user-{i}": True for i in range(400)}))
+
+
+def test_a_damaged_state_file_is_refused_when_opened(tmp_path):
+    path = tmp_path / "alerts.sqlite"
+    filled_state(path)
+    damage(path)
+    with pytest.raises(DataError, match="alert state file is damaged"):
+        AlertState(path)
+
+
+def test_damage_found_while_in_use_is_a_data_error(tmp_path):
+    path = tmp_path / "alerts.sqlite"
+    filled_state(path)
+    with AlertState(path) as state:
+        damage(path)  # under the open connection, as another writer of garbage would
+        with pytest.raises(DataError, match="alert state file is damaged"):
+            state.pending(SCOPE)
+        with pytest.raises(DataError, match="alert state file is damaged"):
+            record(state, leads({"new": True}))
 
 
 def test_receiver_down_then_restarted_loses_and_doubles_nothing(tmp_path):

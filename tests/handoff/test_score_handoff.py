@@ -192,3 +192,15 @@ def test_model_scores_in_the_report(trained, tmp_path, monkeypatch, capsys):
     assert str(scored["entity_id"].iloc[0]) in page
     assert f"Not scored ({len(leads) - len(scored):,})" in page
     assert f"model version {registered.version}<" in page
+
+
+def test_a_damaged_alert_state_file_is_exit_3_before_the_work(project, monkeypatch, capsys):
+    from tests.handoff.test_alerts import damage, filled_state
+
+    out, state = project / "leads.csv", project / "alerts.sqlite"
+    filled_state(state)
+    damage(state)
+    hook = ["--alert-webhook", "http://127.0.0.1:9/h", "--alert-state", str(state)]
+    code, text = run(score(project, "--out", str(out), *hook), monkeypatch, capsys)
+    assert code == 3 and "alert state file is damaged" in text, text
+    assert not out.exists()

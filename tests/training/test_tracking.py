@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 
 import mlflow
 import numpy as np
@@ -11,7 +15,14 @@ import pytest
 from pql.errors import TrackingError
 from pql.serving.registry import load_model
 from pql.serving.scoring import Scorer
-from pql.training.tracking import log_and_register, open_tracking, promote
+from pql.training.tracking import (
+    HOST_TAG,
+    PID_TAG,
+    STARTED_TAG,
+    log_and_register,
+    open_tracking,
+    promote,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -102,3 +113,77 @@ def test_a_zero_byte_store_is_refused_not_emptied(tmp_path) -> None:
     with pytest.raises(ModelLoadError, match="empty \\(0 bytes\\)"):
         registry_uri(Settings(tracking_uri=f"sqlite:///{empty}"))
     assert empty.stat().st_size == 0  # left as it was
+
+
+def test_a_killed_trainings_run_is_marked_failed_by_the_next_training(store, trained) -> None:
+    """A SIGKILLed `pql train` leaves its run RUNNING with its process tags; the next
+    training on the host marks it FAILED, and leaves live or foreign runs alone."""
+    experiment = mlflow.set_experiment("pql-simulated").experiment_id
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid now names no process (or, reused, one with another start time)
+    host = socket.gethostname()
+    killed = store.create_run(experiment, tags={HOST_TAG: host, PID_TAG: str(dead.pid)})
+    reused = store.create_run(
+        experiment, tags={HOST_TAG: host, PID_TAG: str(os.getpid()), STARTED_TAG: "1.0"}
+    )
+    import psutil
+
+    started = repr(psutil.Process(os.getpid()).create_time())
+    live = store.create_run(
+        experiment, tags={HOST_TAG: host, PID_TAG: str(os.getpid()), STARTED_TAG: started}
+    )
+    elsewhere = store.create_run(experiment, tags={HOST_TAG: "another-host", PID_TAG: "1"})
+
+    registered = log_and_register(store, trained.dataset, trained.result)
+
+    assert set(registered.abandoned) == {killed.info.run_id, reused.info.run_id}
+    for run in (killed, reused):
+        ended = store.get_run(run.info.run_id)
+        assert ended.info.status == "FAILED" and "killed" in ended.data.tags["pql.ended"]
+    for run in (live, elsewhere):
+        assert store.get_run(run.info.run_id).info.status == "RUNNING"
+    tags = store.get_run(registered.run_id).data.tags
+    assert tags[HOST_TAG] == host and tags[PID_TAG] == str(os.getpid())
+    assert store.get_run(registered.run_id).info.status == "FINISHED"
+
+
+def test_a_store_missing_mlflow_tables_is_exit_6_without_a_traceback(
+    store, tmp_path, monkeypatch, capsys
+) -> None:
+    """A damaged store is refused read-only before MLflow can half-repair it and fail
+    with SQLAlchemy errors on stderr."""
+    import sqlite3
+
+    import yaml
+
+    from tests.conftest import small_spec
+    from tests.pql.test_cli import run
+
+    database = tmp_path / "mlflow.db"
+    with sqlite3.connect(database) as db:
+        db.execute("DROP TABLE registered_model_aliases")
+    before = database.read_bytes()
+    spec = tmp_path / "pql.yaml"
+    spec.write_text(yaml.safe_dump(small_spec().model_dump(mode="json")))
+    code, text = run(["promote", "--spec", str(spec)], monkeypatch, capsys)
+    assert code == 6, text
+    assert "damaged MLflow store" in text and "registered_model_aliases" in text
+    assert "SQLAlchemy" not in text and "sqlite3.OperationalError" not in text
+    assert database.read_bytes() == before  # read-only: nothing was created in it
+
+
+def test_mlflow_failing_during_promote_is_exit_6(store, trained, tmp_path, monkeypatch, capsys):
+    """A store whose runs table lost a column (as MLflow leaves one it half-repaired):
+    MLflow's SQLAlchemy error becomes one exit-6 message, not an internal error."""
+    import sqlite3
+
+    from tests.pql.test_cli import run
+
+    log_and_register(store, trained.dataset, trained.result, auto_promote=False)
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        db.execute("ALTER TABLE runs DROP COLUMN deleted_time")
+    spec = trained.folder / "pql.yaml"
+    code, text = run(["promote", "--spec", str(spec)], monkeypatch, capsys)
+    assert code == 6, text
+    assert "promoting pql-simulated failed in the MLflow store" in text
+    assert "SQLAlchemy database error" not in text
