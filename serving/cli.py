@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import tempfile
 from typing import Annotated
 
 import typer
@@ -89,7 +90,14 @@ def serve_command(
             f"[yellow]warning:[/] {host} is reachable from other machines and "
             "PQL_API_TOKEN is not set: anyone who can reach the port can score and read /model."
         )
-    bentoml.serve(PqlService, host=host, port=port, blocking=True, args=settings.service_args())
+    # BentoML keeps its Prometheus multiprocess files in $BENTOML_HOME/prometheus_multiproc_dir
+    # and empties that folder when a server starts: every other server of the same user
+    # then lost its counts. Each `pql serve` counts in a folder of its own, removed at exit.
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    with tempfile.TemporaryDirectory(prefix="pql-metrics-") as metrics_folder:
+        BentoMLContainer.prometheus_multiproc_dir.set(metrics_folder)
+        bentoml.serve(PqlService, host=host, port=port, blocking=True, args=settings.service_args())
 
 
 def register(app: typer.Typer) -> None:
