@@ -26,7 +26,9 @@ HELP = "\n\n".join(
         "(e.g. pql-simulated; default: the only pql-* model registered); PQL_MODEL_ALIAS "
         "(default champion); PQL_MODEL_URI (any MLflow model URI, overrides name and "
         "alias); PQL_API_TOKEN (when set, /score, /score_batch and /model require "
-        "'Authorization: Bearer <token>'; health, metrics and /docs.json stay open).",
+        "'Authorization: Bearer <token>'; health, metrics and /docs.json stay open); "
+        "PQL_MAX_HEADER_BYTES, PQL_HEADER_TIMEOUT, PQL_BODY_TIMEOUT (connection limits: "
+        "431 / 408 answers, see docs/reference/http.md).",
     ]
 )
 

@@ -8,6 +8,11 @@ Endpoints (DESIGN section 5):
 - GET  /livez /readyz /healthz /metrics  BentoML's own, never behind the token
 - GET  /docs.json    OpenAPI, generated from the same pydantic models that validate
 
+At the connection (`http_protocol`, installed in each worker before uvicorn starts):
+request heads bounded in size (431) and heads and bodies in time (408), and the
+outermost wrapper that labels unknown paths as one in BentoML's metrics. The model's
+own metrics (`service_metrics`) are recorded per answered entity in `_score`.
+
 Which model: `PQL_MODEL_URI` if set; else, inside a built Bento, the champion packed
 into it at `bentoml build`; else `models:/$PQL_MODEL_NAME@$PQL_MODEL_ALIAS` (alias
 default `champion`) from `MLFLOW_TRACKING_URI`. The model is loaded once per worker at
