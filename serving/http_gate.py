@@ -148,13 +148,15 @@ class HttpGate:
             return await _reply(send, 400, "unreadable Content-Length header", "body")
         if length is not None and int(length) > MAX_BODY_BYTES:
             return await _reply(send, 413, f"body over {MAX_BODY_BYTES} bytes", "body")
-        # Read the body here (bounded when chunked) and replay it to BentoML: a client
-        # gone before its body ended (or cut off at the body deadline) is then nobody's
-        # business; BentoML would log a traceback and count a 500 nobody received.
+        # Read the body here (bounded when chunked) and replay it to BentoML. A body that
+        # never ended (the client left, or was cut off at the body deadline) is answered
+        # 408 here: BentoML would log a traceback and count a 500. The answer goes
+        # nowhere (the connection is gone), but it must be sent: BentoML's timeout
+        # middleware holds a request that answers nothing for its whole timeout (60 s).
         try:
             body = await _read_bounded(receive)
         except _ClientGone:
-            return None
+            return await _reply(send, 408, "the request body did not arrive", "body")
         if body is None:
             return await _reply(send, 413, f"body over {MAX_BODY_BYTES} bytes", "body")
         await self.app(scope, _replay(body), _ErrorShaper(send))
