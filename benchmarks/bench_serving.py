@@ -130,8 +130,8 @@ def request_body(n_events: int, seed: int, events_file: Path | None, folder: Pat
 
 
 @contextlib.contextmanager
-def server(command: list[str], port: int, timeout: float = 120) -> Iterator[None]:
-    """Start a server process, wait for /readyz, and always stop it again."""
+def server(command: list[str], port: int, timeout: float = 120) -> Iterator[int]:
+    """Start a server process, wait for /readyz, and always stop it again (yields its pid)."""
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -144,7 +144,7 @@ def server(command: list[str], port: int, timeout: float = 120) -> Iterator[None
                     tail = log.read()[-3000:].decode(errors="replace")
                     raise SystemExit(f"server did not start: {' '.join(command)}\n{tail}")
                 time.sleep(0.25)
-            yield
+            yield process.pid
         finally:
             process.terminate()  # BentoML's supervisor stops its workers
             try:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pql.errors import UsageError
+
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_ALIAS = "champion"
 DEFAULT_HISTORY_ROOT = Path("pql-scores")
@@ -35,7 +37,19 @@ ENVIRONMENT = {
     "PQL_DEBUG": "debug",
     "PQL_SPARK_MASTER": "spark_master",
     "PQL_SPARK_REMOTE": "spark_remote",
+    "PQL_MAX_HEADER_BYTES": "max_header_bytes",
+    "PQL_HEADER_TIMEOUT": "header_timeout",
+    "PQL_BODY_TIMEOUT": "body_timeout",
 }
+
+# The service's connection limits (docs/reference/http.md): a request head (request line
+# and headers) over `max_header_bytes` is answered 431; a head not complete
+# `header_timeout` seconds after the connection opened (or after the first byte of a
+# later request on it), or a body not complete `body_timeout` seconds after its head, 408.
+DEFAULT_MAX_HEADER_BYTES = 32 * 1024
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 30.0
+_POSITIVE_NUMBERS = {"max_header_bytes": int, "header_timeout": float, "body_timeout": float}
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,9 @@ class Settings:
     debug: bool = False
     spark_master: str | None = None  # --engine spark: a master URL (default local[*])
     spark_remote: str | None = None  # --engine spark: a Spark Connect URL (sc://host)
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +93,8 @@ class Settings:
                 kwargs[field.name] = (
                     value if isinstance(value, bool) else (str(value).strip().lower() in _TRUE)
                 )
+            elif field.name in _POSITIVE_NUMBERS:
+                kwargs[field.name] = _positive(field.name, value, _POSITIVE_NUMBERS[field.name])
             elif field.name == "score_history":
                 kwargs[field.name] = Path(value)
             else:
@@ -103,6 +122,19 @@ class Settings:
         if self.model_name:
             return f"models:/{self.model_name}@{self.model_alias}"
         return None
+
+
+def _positive(name: str, value: Any, kind: type[int] | type[float]) -> Any:
+    """A limit as a positive number; anything else is refused naming the variable."""
+    variable = next((env for env, field in ENVIRONMENT.items() if field == name), name)
+    try:
+        number = kind(str(value).strip())
+    except ValueError:
+        number = 0
+    if not number > 0 or number == float("inf"):
+        expected = "a whole number of bytes" if kind is int else "a number of seconds"
+        raise UsageError(f"{variable}={value!r}: expected {expected} above 0")
+    return number
 
 
 def quiet_libraries() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import tempfile
 from typing import Annotated
 
 import typer
@@ -25,7 +26,9 @@ HELP = "\n\n".join(
         "(e.g. pql-simulated; default: the only pql-* model registered); PQL_MODEL_ALIAS "
         "(default champion); PQL_MODEL_URI (any MLflow model URI, overrides name and "
         "alias); PQL_API_TOKEN (when set, /score, /score_batch and /model require "
-        "'Authorization: Bearer <token>'; health, metrics and /docs.json stay open).",
+        "'Authorization: Bearer <token>'; health, metrics and /docs.json stay open); "
+        "PQL_MAX_HEADER_BYTES, PQL_HEADER_TIMEOUT, PQL_BODY_TIMEOUT (connection limits: "
+        "431 / 408 answers, see docs/reference/http.md).",
     ]
 )
 
@@ -89,7 +92,14 @@ def serve_command(
             f"[yellow]warning:[/] {host} is reachable from other machines and "
             "PQL_API_TOKEN is not set: anyone who can reach the port can score and read /model."
         )
-    bentoml.serve(PqlService, host=host, port=port, blocking=True, args=settings.service_args())
+    # BentoML keeps its Prometheus multiprocess files in $BENTOML_HOME/prometheus_multiproc_dir
+    # and empties that folder when a server starts: every other server of the same user
+    # then lost its counts. Each `pql serve` counts in a folder of its own, removed at exit.
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    with tempfile.TemporaryDirectory(prefix="pql-metrics-") as metrics_folder:
+        BentoMLContainer.prometheus_multiproc_dir.set(metrics_folder)
+        bentoml.serve(PqlService, host=host, port=port, blocking=True, args=settings.service_args())
 
 
 def register(app: typer.Typer) -> None:

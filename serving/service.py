@@ -8,6 +8,11 @@ Endpoints (DESIGN section 5):
 - GET  /livez /readyz /healthz /metrics  BentoML's own, never behind the token
 - GET  /docs.json    OpenAPI, generated from the same pydantic models that validate
 
+At the connection (`http_protocol`, installed in each worker before uvicorn starts):
+request heads bounded in size (431) and heads and bodies in time (408), and the
+outermost wrapper that labels unknown paths as one in BentoML's metrics. The model's
+own metrics (`service_metrics`) are recorded per answered entity in `_score`.
+
 Which model: `PQL_MODEL_URI` if set; else, inside a built Bento, the champion packed
 into it at `bentoml build`; else `models:/$PQL_MODEL_NAME@$PQL_MODEL_ALIAS` (alias
 default `champion`) from `MLFLOW_TRACKING_URI`. The model is loaded once per worker at
@@ -28,6 +33,7 @@ from __future__ import annotations
 import gc
 import logging
 from datetime import UTC, datetime, timedelta
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import bentoml
@@ -37,6 +43,7 @@ from pql.errors import InvalidInput
 from pql.serving.entity import EntityScore, EntityScorer
 from pql.serving.http_gate import (
     HttpGate,
+    MetricPathLabels,
     _reasons,
     answer,
     invalid,
@@ -50,8 +57,10 @@ from pql.serving.http_models import (
     ScoreResponse,
     TiersOut,
 )
+from pql.serving.http_protocol import HttpLimits, use_limited_protocol
 from pql.serving.scoring import Scorer
 from pql.serving.served_model import PACKED_ALIAS, ModelSource, pack_champion
+from pql.serving.service_metrics import ModelMetrics, count_refusal
 from pql.settings import Settings
 
 if TYPE_CHECKING:
@@ -68,6 +77,12 @@ def _read_settings() -> Settings:
 
 
 SETTINGS = _read_settings()
+
+if bentoml.server_context.worker_index is not None:
+    # a BentoML worker: its uvicorn server is configured after this import
+    use_limited_protocol(
+        HttpLimits.from_settings(SETTINGS), wrap_app=MetricPathLabels, count_refusal=count_refusal
+    )
 
 
 class ChampionModel(bentoml.models.BentoModel):
@@ -134,6 +149,7 @@ class PqlService:
         self.served = served
         self.scorer = EntityScorer(Scorer(served.bundle))
         self.version = served.version
+        self.metrics = ModelMetrics(served)
         bundle = served.bundle
         self.info = ModelInfo(
             name=served.name,
@@ -204,7 +220,10 @@ class PqlService:
 
     def _score(self, request: ScoreRequest) -> ScoreResponse:
         try:
-            return self._respond(self._entity_score(request))
+            started = perf_counter()
+            result = self._entity_score(request)
+            self.metrics.record(result, perf_counter() - started, request.features is not None)
+            return self._respond(result)
         except (ValueError, OverflowError, OSError) as error:
             # a time the parser reads but no calendar holds ("-2026-01-01", "1e308"):
             # find which field, on this slow path only, and answer 422 naming it

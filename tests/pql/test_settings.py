@@ -39,3 +39,29 @@ def test_service_arguments_round_trip() -> None:
     )
     assert Settings.from_mapping(settings.service_args()) == settings
     assert settings.replace(workers=5).workers == 5 and settings.workers == 2
+
+
+def test_connection_limits_are_positive_numbers_named_when_wrong() -> None:
+    import pytest
+
+    from pql.errors import ExitCode, UsageError
+
+    settings = Settings.from_env(
+        {"PQL_MAX_HEADER_BYTES": "8192", "PQL_HEADER_TIMEOUT": "2.5", "PQL_BODY_TIMEOUT": "7"}
+    )
+    assert (settings.max_header_bytes, settings.header_timeout, settings.body_timeout) == (
+        8192,
+        2.5,
+        7.0,
+    )
+    assert Settings.from_mapping(settings.service_args()) == settings  # to the workers intact
+    for name, bad in [
+        ("PQL_MAX_HEADER_BYTES", "1.5"),
+        ("PQL_MAX_HEADER_BYTES", "0"),
+        ("PQL_HEADER_TIMEOUT", "-1"),
+        ("PQL_BODY_TIMEOUT", "nan"),
+        ("PQL_BODY_TIMEOUT", "soon"),
+    ]:
+        with pytest.raises(UsageError, match=name) as refused:
+            Settings.from_env({name: bad})
+        assert refused.value.exit_code == ExitCode.USAGE
