@@ -35,6 +35,8 @@ ENVIRONMENT = {
     "PQL_DEBUG": "debug",
     "PQL_SPARK_MASTER": "spark_master",
     "PQL_SPARK_REMOTE": "spark_remote",
+    "PQL_MEMORY_BUDGET": "memory_budget",
+    "PQL_BUCKET_DIR": "bucket_dir",
 }
 
 
@@ -54,6 +56,8 @@ class Settings:
     debug: bool = False
     spark_master: str | None = None  # --engine spark: a master URL (default local[*])
     spark_remote: str | None = None  # --engine spark: a Spark Connect URL (sc://host)
+    memory_budget: str | None = None  # above it, out of core in buckets ("8GiB"; default: half)
+    bucket_dir: Path | None = None  # --engine buckets: where the split goes (default: temp)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -76,7 +80,7 @@ class Settings:
                 kwargs[field.name] = (
                     value if isinstance(value, bool) else (str(value).strip().lower() in _TRUE)
                 )
-            elif field.name == "score_history":
+            elif field.name in {"score_history", "bucket_dir"}:
                 kwargs[field.name] = Path(value)
             else:
                 kwargs[field.name] = str(value)
