@@ -45,10 +45,11 @@ from pql.features.definitions import FeatureDefinitions
 from pql.features.spec import Spec, TrialColumns
 from pql.files import atomic_output
 
-#: Peak resident memory of the local engine per event row of a Parquet log (measured by
-#: benchmarks/bench_scale.py on the simulator: features of 51 columns, ~55 events per
-#: user); a CSV or JSON log is estimated from its bytes on disk instead.
-BYTES_PER_EVENT = 400
+#: Working set of the local engine per event row of a Parquet log. benchmarks/bench_scale.py
+#: measured a peak of 1.57 GiB for 10.5M simulated events (~160 bytes an event, training
+#: features, 51 columns); scoring adds the model and its contributions, hence the margin.
+#: A CSV or JSON log is estimated from its bytes on disk instead.
+BYTES_PER_EVENT = 250
 #: Working set per byte of a CSV / JSON lines file (text is larger on disk than in Arrow,
 #: the feature core's frames come on top).
 BYTES_PER_TEXT_BYTE = 3
@@ -118,9 +119,15 @@ class Plan:
         return max(2, math.ceil(2 * self.estimate / self.budget))
 
     def line(self) -> str:
-        gib = 1024**3
-        size = "unknown" if self.estimate is None else f"~{self.estimate / gib:.1f} GiB"
-        return f"working set {size} for a memory budget of {self.budget / gib:.1f} GiB"
+        size = "unknown" if self.estimate is None else f"~{_size(self.estimate)}"
+        return f"working set {size} for a memory budget of {_size(self.budget)}"
+
+
+def _size(count: int) -> str:
+    for unit, power in (("GiB", 3), ("MiB", 2), ("KiB", 1)):
+        if count >= 1024**power:
+            return f"{count / 1024**power:.1f} {unit}"
+    return f"{count} bytes"
 
 
 def plan(spec: Spec, budget_setting: str | None) -> Plan:
