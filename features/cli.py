@@ -66,7 +66,7 @@ def features_command(
             "without it: training snapshots at the spec's snapshot days.",
         ),
     ] = None,
-    engine: EngineOption = Engine.local,
+    engine: EngineOption = Engine.auto,
     partitions: PartitionsOption = None,
     table: TableOption = None,
 ) -> None:
@@ -74,6 +74,12 @@ def features_command(
     moment = None if as_of is None else parse_as_of(as_of)
     if engine is Engine.spark:
         _spark_features(load_spec(spec), out, table, moment, partitions)
+        return
+    engine, buckets = resolve_engine(engine, load_spec(spec), partitions, Settings.from_env())
+    if engine is Engine.buckets:
+        if table is not None:
+            raise UsageError("--table needs --engine spark")
+        _bucket_features(load_spec(spec), Path(out), moment, buckets)
         return
     if table is not None:
         raise UsageError("--table needs --engine spark")
@@ -100,6 +106,47 @@ def features_command(
     console.print(
         f"{len(dataset.definitions.names)} features in {time.perf_counter() - started:.1f}s "
         f"-> {target}"
+    )
+
+
+def resolve_engine(
+    engine: Engine, spec: Spec, partitions: int | None, settings: Settings
+) -> tuple[Engine, int]:
+    """`auto` made concrete: buckets when the log's estimated working set exceeds the
+    memory budget, else local; with the number of buckets (`--partitions` wins)."""
+    from pql.engines.buckets import plan
+
+    if engine not in (Engine.auto, Engine.buckets):
+        return engine, 1
+    sizing = plan(spec, settings.memory_budget)
+    if engine is Engine.auto:
+        if not sizing.out_of_core:
+            return Engine.local, 1
+        console.print(
+            f"out of core: {sizing.line()} (PQL_MEMORY_BUDGET); --engine local to keep "
+            "the whole log in memory",
+            highlight=False,
+        )
+    return Engine.buckets, partitions or sizing.buckets
+
+
+def _bucket_features(spec: Spec, out: Path, moment: pd.Timestamp | None, buckets: int) -> None:
+    from pql.engines.buckets import features_run
+
+    check_output(out)
+    started = time.perf_counter()
+    with console.status(f"Splitting into {buckets} entity buckets and building features ..."):
+        run = features_run(spec, out, moment, buckets, Settings.from_env().bucket_dir)
+    for line in run.summary.lines("buckets"):
+        console.print(line, highlight=False)
+    what = "live rows at " + str(moment) if moment is not None else "snapshot rows"
+    not_live = f" ({run.summary.entities - run.rows_written:,} entities not scorable then)"
+    console.print(
+        f"{run.rows_written:,} {what}"
+        + (not_live if moment is not None else "")
+        + f", {len(FeatureDefinitions.from_spec(spec).names)} features, in {run.buckets} "
+        f"buckets in {time.perf_counter() - started:.1f}s -> {out}",
+        highlight=False,
     )
 
 

@@ -27,24 +27,31 @@ SpecOption = Annotated[Path, typer.Option("--spec", help="The product spec (pql.
 
 
 class Engine(StrEnum):
-    """Where features are built: this process's memory, or Spark."""
+    """Where features are built: this process's memory, entity buckets on disk, or Spark."""
 
+    auto = "auto"
     local = "local"
+    buckets = "buckets"
     spark = "spark"
 
 
 EngineOption = Annotated[
     Engine,
     typer.Option(
-        help="local: in this process; spark: each hash partition of entities on Spark "
-        "(the active session, PQL_SPARK_REMOTE / PQL_SPARK_MASTER, else local[*]; "
-        "needs pip install 'pql-leads[spark]').",
+        help="auto: local, or buckets when the log's estimated working set exceeds "
+        "PQL_MEMORY_BUDGET (default half the memory); local: in this process; buckets: "
+        "split once into hash buckets of entities on disk, one bucket at a time (bounded "
+        "memory); spark: each hash partition of entities on Spark (the active session, "
+        "PQL_SPARK_REMOTE / PQL_SPARK_MASTER, else local[*]; needs pip install "
+        "'pql-leads[spark]').",
     ),
 ]
 PartitionsOption = Annotated[
     int | None,
     typer.Option(
-        min=1, help="--engine spark: entity partitions (default: spark.sql.shuffle.partitions)."
+        min=1,
+        help="--engine spark: entity partitions (default: spark.sql.shuffle.partitions); "
+        "--engine buckets: buckets (default: from the estimated working set and the budget).",
     ),
 ]
 TableOption = Annotated[

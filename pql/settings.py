@@ -40,6 +40,8 @@ ENVIRONMENT = {
     "PQL_MAX_HEADER_BYTES": "max_header_bytes",
     "PQL_HEADER_TIMEOUT": "header_timeout",
     "PQL_BODY_TIMEOUT": "body_timeout",
+    "PQL_MEMORY_BUDGET": "memory_budget",
+    "PQL_BUCKET_DIR": "bucket_dir",
 }
 
 # The service's connection limits (docs/reference/http.md): a request head (request line
@@ -71,6 +73,8 @@ class Settings:
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
     body_timeout: float = DEFAULT_BODY_TIMEOUT
+    memory_budget: str | None = None  # above it, out of core in buckets ("8GiB"; default: half)
+    bucket_dir: Path | None = None  # --engine buckets: where the split goes (default: temp)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -95,7 +99,7 @@ class Settings:
                 )
             elif field.name in _POSITIVE_NUMBERS:
                 kwargs[field.name] = _positive(field.name, value, _POSITIVE_NUMBERS[field.name])
-            elif field.name == "score_history":
+            elif field.name in {"score_history", "bucket_dir"}:
                 kwargs[field.name] = Path(value)
             else:
                 kwargs[field.name] = str(value)

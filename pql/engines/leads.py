@@ -1,4 +1,5 @@
-"""Batch scoring with reasons on each partition of entities: `pql score --engine spark`.
+"""Batch scoring with reasons on each partition of entities: `pql score --engine spark`
+and `--engine buckets`.
 
 Each partition is scored by `serving.batch.score_dataset`, the local batch scorer
 itself (features, TreeSHAP contributions, tiers, reason texts), so a lead scored on
@@ -13,7 +14,9 @@ Serving never imports this module: scoring does not know where it runs.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -158,3 +161,51 @@ def leads_run(
             by_tier[str(row.tier)] = by_tier.get(str(row.tier), 0) + int(row.rows)
     pqls = int(counts["pqls"].fillna(0).sum())
     return LeadsRun(summary, written, by_status, by_tier, pqls, scored_at)
+
+
+def bucket_leads_run(
+    spec: Spec,
+    bundle: ModelBundle,
+    as_of: pd.Timestamp,
+    out: Path,
+    *,
+    model_version: str | None,
+    model_status: str,
+    buckets: int,
+    folder: Path | None = None,
+) -> LeadsRun:
+    """`pql score --engine buckets`: split once, both passes, one bucket's leads at a
+    time appended to `out`; rows written must equal the entities pass 1 found."""
+    from pql.engines.buckets import (
+        arrow_schema,
+        bucket_log,
+        check_local_output,
+        summarize_buckets,
+        write_frames,
+    )
+
+    check_local_output(out)
+    by_status: Counter[str] = Counter()
+    by_tier: Counter[str] = Counter()
+    pqls = 0
+
+    def counted(leads: pd.DataFrame) -> pd.DataFrame:
+        nonlocal pqls
+        scored = leads["status"] == "scored"
+        by_status["scored"] += int(scored.sum())
+        by_status.update(f"not scored: {r}" for r in leads.loc[~scored, "not_scored_reason"])
+        by_tier.update(str(t) for t in leads.loc[scored, "tier"])
+        pqls += int(leads["is_pql"].astype("boolean").fillna(False).sum())
+        return leads
+
+    with bucket_log(spec, buckets, folder) as log:
+        summary = summarize_buckets(log)
+        summary.check(str(spec.data.events.location))
+        scored_at = pd.Timestamp.now(tz="UTC")
+        run = Run(bundle, spec, summary.window, as_of, scored_at, model_version, model_status)
+        frames = log.apply(lambda events, trials: counted(partition_leads(run, events, trials)))
+        schema = arrow_schema(list(LEAD_TYPES.items()))
+        written = write_frames(frames, out, schema, expected=summary.entities)
+    if not by_status["scored"]:
+        del by_status["scored"]
+    return LeadsRun(summary, written, dict(by_status), dict(by_tier), pqls, scored_at)

@@ -160,12 +160,12 @@ class LogSummary:
         if self.entities == 0:
             raise DataQualityError("no entities to score: no signups found")
 
-    def lines(self) -> list[str]:
-        """The report, as the console prints it."""
+    def lines(self, unit: str = "partitions") -> list[str]:
+        """The report, as the console prints it (`unit`: what the engine calls a part)."""
         start = self.window.data_start
         end = self.window.data_end
         out = [
-            f"{self.rows_read:,} event rows read in {self.partitions:,} partitions: "
+            f"{self.rows_read:,} event rows read in {self.partitions:,} {unit}: "
             f"{self.usable:,} usable, {self.entities:,} entities, "
             f"{self.conversions:,} conversions; events {start} to {end}"
         ]

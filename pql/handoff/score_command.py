@@ -90,7 +90,7 @@ def score_command(
             min=MIN_TIMEOUT_S, max=MAX_TIMEOUT_S, help="Seconds to wait for the webhook per try."
         ),
     ] = 10.0,
-    engine: EngineOption = Engine.local,
+    engine: EngineOption = Engine.auto,
     partitions: PartitionsOption = None,
     table: TableOption = None,
 ) -> None:
@@ -101,6 +101,17 @@ def score_command(
         return
     if table is not None:
         raise UsageError("--table needs --engine spark")
+    if engine is not Engine.local:
+        from pql.features.cli import resolve_engine
+        from pql.features.spec import load_spec
+        from pql.settings import Settings
+
+        chosen, buckets = resolve_engine(engine, load_spec(spec), partitions, Settings.from_env())
+        if chosen is Engine.buckets:
+            why = "" if engine is Engine.buckets else " (chosen by --engine auto)"
+            _check_spark_options(rules, audit_reasons, html, alert_webhook, f"buckets{why}")
+            _bucket_score(spec, Path(out), as_of, model, buckets)
+            return
     return _local_score(
         spec,
         Path(out),
@@ -120,9 +131,13 @@ def score_command(
 
 
 def _check_spark_options(
-    rules: bool, audit_reasons: bool, html: Path | None, alert_webhook: str | None
+    rules: bool,
+    audit_reasons: bool,
+    html: Path | None,
+    alert_webhook: str | None,
+    engine: str = "spark",
 ) -> None:
-    """What the Spark engine does not do (yet), refused before any work."""
+    """What the Spark and bucket engines do not do (yet), refused before any work."""
     refused = [
         name
         for name, given in (
@@ -135,9 +150,74 @@ def _check_spark_options(
     ]
     if refused:
         raise UsageError(
-            f"{', '.join(refused)}: not available with --engine spark, which writes the "
-            "leads only (run the local engine for the report, alerts and the reason audit)"
+            f"{', '.join(refused)}: not available with --engine {engine}, which writes the "
+            "leads only (run --engine local for the report, alerts and the reason audit)"
         )
+
+
+def _loaded_model(spec, model: str | None, tracking_uri: str):
+    """The model to score with, checked against the spec's entity."""
+    from pql.serving.registry import champion_uri, load_model
+
+    loaded = load_model(model or champion_uri(spec.product), tracking_uri)
+    if loaded.bundle.spec.entity != spec.entity:
+        raise UsageError(
+            f"the model scores {loaded.bundle.spec.entity}s but the spec's entity is "
+            f"{spec.entity!r}: use a model trained with this spec"
+        )
+    return loaded
+
+
+def _print_leads_run(
+    run, unit: str, where: str, started: float, version: str | None, out: str
+) -> None:
+    """What a Spark or bucket scoring run prints: the log's report and the leads' counts."""
+    for line in run.summary.lines(unit):
+        console.print(line, highlight=False)
+    scored = run.by_status.get("scored", 0)
+    console.print(
+        f"{run.summary.entities:,} entities in, {run.rows_written:,} rows out: {scored:,} "
+        f"scored ({run.pqls:,} PQLs, tiers "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(run.by_tier.items()))
+        + f") {where} in {time.perf_counter() - started:.1f}s with model "
+        f"v{version} -> {out}",
+        highlight=False,
+    )
+    for status, count in sorted(run.by_status.items()):
+        if status != "scored":
+            console.print(f"  {status}: {count:,}", highlight=False)
+
+
+def _bucket_score(
+    spec_path: Path, out: Path, as_of: str | None, model: str | None, buckets: int
+) -> None:
+    from pql.engines.leads import bucket_leads_run
+    from pql.features.spec import load_spec
+    from pql.settings import Settings
+
+    settings = Settings.from_env()
+    check_output(out)
+    moment = parse_as_of(as_of)
+    spec = load_spec(spec_path)
+    loaded = _loaded_model(spec, model, settings.tracking_uri)
+    started = time.perf_counter()
+    with console.status(f"Splitting into {buckets} entity buckets and scoring ..."):
+        run = bucket_leads_run(
+            spec,
+            loaded.bundle,
+            moment,
+            out,
+            model_version=loaded.version,
+            model_status=loaded.status,
+            buckets=buckets,
+            folder=settings.bucket_dir,
+        )
+    _print_leads_run(run, "buckets", f"in {buckets} buckets", started, loaded.version, str(out))
+    console.print(
+        "score history: not recorded by --engine buckets (pql monitor reads runs of the "
+        "local engine)",
+        highlight=False,
+    )
 
 
 def _spark_score(
@@ -152,19 +232,13 @@ def _spark_score(
     from pql.engines.spark import session_for
     from pql.features.cli import check_spark_output
     from pql.features.spec import load_spec
-    from pql.serving.registry import champion_uri, load_model
     from pql.settings import Settings
 
     settings = Settings.from_env()
     check_spark_output(out, table)
     moment = parse_as_of(as_of)
     spec = load_spec(spec_path)
-    loaded = load_model(model or champion_uri(spec.product), settings.tracking_uri)
-    if loaded.bundle.spec.entity != spec.entity:
-        raise UsageError(
-            f"the model scores {loaded.bundle.spec.entity}s but the spec's entity is "
-            f"{spec.entity!r}: use a model trained with this spec"
-        )
+    loaded = _loaded_model(spec, model, settings.tracking_uri)
     started = time.perf_counter()
     spark = session_for(settings)
     with console.status("Spark: reading, summarising and scoring the partitions ..."):
@@ -179,20 +253,7 @@ def _spark_score(
             model_status=loaded.status,
             partitions=partitions,
         )
-    for line in run.summary.lines():
-        console.print(line, highlight=False)
-    scored = run.by_status.get("scored", 0)
-    console.print(
-        f"{run.summary.entities:,} entities in, {run.rows_written:,} rows out: {scored:,} "
-        f"scored ({run.pqls:,} PQLs, tiers "
-        + ", ".join(f"{k} {v:,}" for k, v in sorted(run.by_tier.items()))
-        + f") on Spark in {time.perf_counter() - started:.1f}s with model "
-        f"v{loaded.version} -> {table or out}",
-        highlight=False,
-    )
-    for status, count in sorted(run.by_status.items()):
-        if status != "scored":
-            console.print(f"  {status}: {count:,}", highlight=False)
+    _print_leads_run(run, "partitions", "on Spark", started, loaded.version, table or out)
     console.print(
         "score history: not recorded by --engine spark (pql monitor reads runs of the "
         "local engine)",
