@@ -36,7 +36,7 @@ import io
 import numbers
 import re
 import zlib
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -728,6 +728,36 @@ def _column_bits(column: pd.Series) -> np.ndarray:
     return pd.util.hash_pandas_object(column, index=False).to_numpy()
 
 
+#: The column `_duplicates` sees for the source columns no canonical column holds.
+_OTHER_COLUMNS = "__other_columns__"
+
+
+def _other_columns_hash(raw: pd.DataFrame, used: Iterable[str]) -> np.ndarray | None:
+    """One uint64 per row for the source columns the spec does not map (None: none).
+
+    Two views of different items in the same second differ only in such a column
+    (`item_id`); they are two events, not a re-sent copy. Equal values hash equally;
+    unequal ones collide with probability 2**-64, which could only merge rows already
+    equal in every mapped column. Values pandas cannot hash (lists, dicts from JSON)
+    are hashed by their text.
+    """
+    used = set(used)
+    names = [name for name in raw.columns if name not in used]
+    if not names:
+        return None
+    combined = np.zeros(len(raw), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for position, name in enumerate(names):
+            column = raw[name]
+            try:
+                bits = pd.util.hash_pandas_object(column, index=False).to_numpy()
+            except TypeError:  # unhashable values
+                bits = pd.util.hash_pandas_object(column.map(repr), index=False).to_numpy()
+            multiplier = np.uint64((0x9E3779B97F4A7C15 * (2 * position + 3)) % 2**64 | 1)
+            combined = (combined ^ bits) * multiplier
+    return combined
+
+
 # --- events --------------------------------------------------------------------------------
 
 
@@ -773,7 +803,7 @@ def _source_frame(
         columns = None if all_columns else wanted
         # Events keep plain text Arrow-backed (fast timestamp parsing); trials, small and
         # returned with their extra columns as they are, get ordinary pandas columns.
-        raw = _read(file, format, columns, wanted, texts, keys, arrow_strings=not all_columns)
+        raw = _read(file, format, columns, wanted, texts, keys, arrow_strings=what == "events")
         return raw, str(path)
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{what}: expected a pandas DataFrame, got {type(frame).__name__}")
@@ -806,6 +836,7 @@ def load_events(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedEvents:
             mapping,
             ("user_id", "account_id", "event", "timestamp", "plan"),
             keys,
+            all_columns=True,  # a duplicate is identical in every column, mapped or not
         )
         rows_read, dropped, details = len(raw), {}, {}
     n = len(raw)
@@ -837,6 +868,8 @@ def load_events(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedEvents:
                 f"(e.g. {_examples(raw[prop], bad)}); read as missing"
             )
     canonical = pd.DataFrame(columns, copy=False)
+    others = _other_columns_hash(raw, mapping.values())
+    del raw  # only the hash of the unmapped columns is kept
     tally = _Tally(n)
     tally.unusable.update(dropped)
     tally.drop(MISSING_USER, canonical["user_id"].isna().to_numpy())
@@ -844,7 +877,8 @@ def load_events(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedEvents:
         tally.drop(MISSING_ACCOUNT, canonical["account_id"].isna().to_numpy())
     tally.drop(MISSING_EVENT, canonical["event"].isna().to_numpy())
     tally.drop(BAD_TIMESTAMP, canonical["timestamp"].isna().to_numpy())
-    tally.drop(DUPLICATE, _duplicates(canonical, tally.usable))
+    identity = canonical if others is None else canonical.assign(**{_OTHER_COLUMNS: others})
+    tally.drop(DUPLICATE, _duplicates(identity, tally.usable))
     events = _keep(canonical, tally.usable)
     report = IngestReport(
         source=label,
@@ -866,7 +900,7 @@ def _adapted_frame(
     if len(frame) == 0:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in wanted})
     _check_columns(_File(path, "events", "utf-8"), [str(c) for c in frame.columns], wanted, keys)
-    return frame[wanted]
+    return frame  # every column: the unmapped ones take part in the duplicate check
 
 
 def _keep(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
@@ -960,8 +994,10 @@ def load_trials(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedTrials |
     tally.drop(BAD_SIGNUP, table["signup_at"].isna().to_numpy())
     conversion = raw[mapping["converted_at"]]
     tally.drop(BAD_CONVERSION, table["converted_at"].isna().to_numpy() & ~_blank(conversion))
-    canonical = ["user_id", "account_id", *_TRIAL_TIMES, "plan"]
-    tally.drop(DUPLICATE, _duplicates(table[canonical], tally.usable))
+    canonical = table[["user_id", "account_id", *_TRIAL_TIMES, "plan"]]
+    others = _other_columns_hash(raw, mapping.values())
+    identity = canonical if others is None else canonical.assign(**{_OTHER_COLUMNS: others})
+    tally.drop(DUPLICATE, _duplicates(identity, tally.usable))
     trials = _keep(table, tally.usable)
     _check_unique_users(trials, label, mapping["user_id"])
     warnings += _trial_warnings(trials)
