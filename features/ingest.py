@@ -48,7 +48,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from pql.errors import DataError
+from pql.errors import DataError, SpecError
 from pql.features.adapters import adapt_file
 from pql.features.jsonlines import JsonLineError, json_line_objects
 from pql.features.spec import Spec, TrialColumns
@@ -125,6 +125,9 @@ class LoadedTrials:
 
     trials: pd.DataFrame
     report: IngestReport
+    #: the source column conversions came from; None: the table has none (conversions
+    #: come from the events or plans, `label.conversion_event` / `label.paid_plans`)
+    conversion_column: str | None = "converted_at"
 
 
 # --- reading files -------------------------------------------------------------------------
@@ -952,18 +955,32 @@ def load_trials(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedTrials |
     source = spec.data.trials
     if source is None and frame is None:
         return None
-    mapping, keys = _trial_columns(source.columns if source else TrialColumns())
+    columns = source.columns if source else TrialColumns()
+    mapping, keys = _trial_columns(columns)
+    # When the label defines conversion from the events or plans, a table may lack the
+    # default converted_at column (a column the spec names must be there).
+    events_convert = spec.label.conversion_event or spec.label.paid_plans
+    named = "converted_at" in columns.model_fields_set
+    optional = "converted_at" if events_convert and not named else ""
     raw, label = _source_frame(
         frame,
         source.path if source else Path(DATAFRAME_SOURCE),
         source.format if source else "auto",
         source.encoding if source else "utf-8",
         "trials",
-        mapping,
+        {name: column for name, column in mapping.items() if name != optional},
         ("user_id", "account_id", *_TRIAL_TIMES),
         keys,
         all_columns=True,
     )
+    if optional in mapping and mapping[optional] not in raw.columns:
+        del mapping[optional]
+    if "converted_at" in mapping and spec.label.paid_plans:
+        raise SpecError(
+            f"label.paid_plans and the trials table's column '{mapping['converted_at']}' "
+            "(data.trials.columns.converted_at) both define conversion; keep one (set "
+            "data.trials.columns.converted_at: null to take conversions from the plans)"
+        )
     n = len(raw)
     table = pd.DataFrame(index=pd.RangeIndex(n))
     table["user_id"] = np.asarray(_ids(raw[mapping["user_id"]]), dtype=object)
@@ -992,8 +1009,9 @@ def load_trials(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedTrials |
     if spec.entity == "account" and account:
         tally.drop(MISSING_ACCOUNT, table["account_id"].isna().to_numpy())
     tally.drop(BAD_SIGNUP, table["signup_at"].isna().to_numpy())
-    conversion = raw[mapping["converted_at"]]
-    tally.drop(BAD_CONVERSION, table["converted_at"].isna().to_numpy() & ~_blank(conversion))
+    if "converted_at" in mapping:
+        conversion = raw[mapping["converted_at"]]
+        tally.drop(BAD_CONVERSION, table["converted_at"].isna().to_numpy() & ~_blank(conversion))
     canonical = table[["user_id", "account_id", *_TRIAL_TIMES, "plan"]]
     others = _other_columns_hash(raw, mapping.values())
     identity = canonical if others is None else canonical.assign(**{_OTHER_COLUMNS: others})
@@ -1008,7 +1026,7 @@ def load_trials(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedTrials |
         timestamp_formats=parsed["signup_at"].formats,
         warnings=tuple(warnings),
     )
-    return LoadedTrials(trials=trials, report=report)
+    return LoadedTrials(trials, report, mapping.get("converted_at"))
 
 
 def _check_unique_users(trials: pd.DataFrame, label: str, column: str) -> None:

@@ -137,7 +137,7 @@ def score_batch(
     from pql.serving.batch import score_dataset
     from pql.serving.scoring import Scorer
 
-    moment = dataset.data_end if as_of is None else _moment(as_of)
+    moment = dataset.events_end if as_of is None else _moment(as_of)
     version = getattr(model, "version", None)
     status = getattr(model, "status", "not registered")
     return score_dataset(

@@ -63,6 +63,21 @@ def test_validate_reports_every_row_and_warns_on_silent_actions(project, monkeyp
     assert "export_report" in out and "matches no event" in out
 
 
+def test_validate_says_where_conversions_come_from_and_a_mismatched_name(
+    project, monkeypatch, capsys
+):
+    spec = dict(SPEC, label={"conversion_event": "Paid", "horizon_days": 7})
+    (project / "pql.yaml").write_text(yaml.safe_dump(spec))
+    code, out = run(["validate", "--spec", str(project / "pql.yaml")], monkeypatch, capsys)
+    assert code == 0, out
+    out = " ".join(out.split())
+    assert "label.conversion_event 'Paid' matches no event" in out
+    assert "closest event names: 'paid' (1 event)" in out
+    assert "no conversion found" in out and "exit 5" in out
+    assert "Conversions come from the first 'Paid' event (label.conversion_event)" in out
+    assert "Labels run to 2026-03-03 09:00:00+00:00: the last event" in out
+
+
 def test_spec_typo_names_file_key_and_suggestion(project, monkeypatch, capsys):
     spec = dict(SPEC, label={"conversion_event": "paid", "horizon_day": 7})
     (project / "pql.yaml").write_text(yaml.safe_dump(spec))
