@@ -166,6 +166,7 @@ def test_score_writes_one_row_per_entity(trained, tmp_path, monkeypatch, capsys)
     leads = pd.read_csv(out)
     assert len(leads) == len(trained.dataset.entities)
     assert "rows out" in text and "not scored" in text
+    assert "scoring at" in text and "after the end of the data" not in text
     code, text = run(
         ["score", "--spec", spec, "--model", "models:/pql-nope@champion"], monkeypatch, capsys
     )
