@@ -7,11 +7,13 @@ to the data-quality report. Problems with the file itself (missing, empty, wrong
 columns, wrong encoding, corrupt) are `DataError`s that name the file, the column and
 the spec key to change: a user must be able to fix the spec without a traceback.
 
-Speed: Parquet and CSV are read by pyarrow, only the mapped columns, text kept in Arrow;
-ids are normalised once per distinct value and become pandas categoricals; exact
-duplicates are found by sorting row hashes (a 10M-row Parquet file loads in about 4 s on
-two cores). JSON lines go through pandas, which tolerates a column whose values mix
-numbers and strings (common in exports, and exactly what `parse_timestamps` handles).
+Speed: Parquet and CSV are read by pyarrow, text kept in Arrow; ids are normalised once
+per distinct value and become pandas categoricals; exact duplicates (identical in every
+source column: the columns the spec does not map are read too, one factorisation each)
+are found by sorting row hashes (`benchmarks/bench_ingest.py`: 10M events with two
+unmapped columns in about 8-10 s on two cores). JSON lines go through pandas, which
+tolerates a column whose values mix numbers and strings (common in exports, and exactly
+what `parse_timestamps` handles).
 
 Canonical events (usable rows only, fresh RangeIndex, not sorted):
 ``user_id``, ``account_id``, ``event`` (categoricals of str; ``account_id`` all missing
@@ -731,34 +733,32 @@ def _column_bits(column: pd.Series) -> np.ndarray:
     return pd.util.hash_pandas_object(column, index=False).to_numpy()
 
 
-#: The column `_duplicates` sees for the source columns no canonical column holds.
-_OTHER_COLUMNS = "__other_columns__"
-
-
-def _other_columns_hash(raw: pd.DataFrame, used: Iterable[str]) -> np.ndarray | None:
-    """One uint64 per row for the source columns the spec does not map (None: none).
+def _other_columns(raw: pd.DataFrame, used: Iterable[str]) -> dict[str, np.ndarray]:
+    """The source columns the spec does not map, each as int codes (equal values, equal
+    codes; missing values share one), for the duplicate check.
 
     Two views of different items in the same second differ only in such a column
-    (`item_id`); they are two events, not a re-sent copy. Equal values hash equally;
-    unequal ones collide with probability 2**-64, which could only merge rows already
-    equal in every mapped column. Values pandas cannot hash (lists, dicts from JSON)
-    are hashed by their text.
+    (`item_id`); they are two events, not a re-sent copy. Codes keep the check exact
+    and cost a factorization per column (cheaper than hashing the values). Values
+    pandas cannot factorize (lists, dicts from JSON) are compared by their text.
     """
     used = set(used)
-    names = [name for name in raw.columns if name not in used]
-    if not names:
-        return None
-    combined = np.zeros(len(raw), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for position, name in enumerate(names):
-            column = raw[name]
-            try:
-                bits = pd.util.hash_pandas_object(column, index=False).to_numpy()
-            except TypeError:  # unhashable values
-                bits = pd.util.hash_pandas_object(column.map(repr), index=False).to_numpy()
-            multiplier = np.uint64((0x9E3779B97F4A7C15 * (2 * position + 3)) % 2**64 | 1)
-            combined = (combined ^ bits) * multiplier
-    return combined
+    codes = {}
+    for position, name in enumerate(c for c in raw.columns if c not in used):
+        column = raw[name]
+        try:
+            found, _ = pd.factorize(column, use_na_sentinel=True)
+        except TypeError:  # unhashable values
+            found, _ = pd.factorize(column.map(repr), use_na_sentinel=True)
+        codes[f"__other_column_{position}__"] = found.astype(np.int64, copy=False)
+    return codes
+
+
+def _with_columns(frame: pd.DataFrame, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """`frame` plus `columns`, without copying `frame`'s data (`assign` would)."""
+    if not columns:
+        return frame
+    return pd.DataFrame({**{name: frame[name] for name in frame.columns}, **columns}, copy=False)
 
 
 # --- events --------------------------------------------------------------------------------
@@ -871,8 +871,8 @@ def load_events(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedEvents:
                 f"(e.g. {_examples(raw[prop], bad)}); read as missing"
             )
     canonical = pd.DataFrame(columns, copy=False)
-    others = _other_columns_hash(raw, mapping.values())
-    del raw  # only the hash of the unmapped columns is kept
+    others = _other_columns(raw, mapping.values())
+    del raw  # only the codes of the unmapped columns are kept, for the duplicate check
     tally = _Tally(n)
     tally.unusable.update(dropped)
     tally.drop(MISSING_USER, canonical["user_id"].isna().to_numpy())
@@ -880,8 +880,7 @@ def load_events(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedEvents:
         tally.drop(MISSING_ACCOUNT, canonical["account_id"].isna().to_numpy())
     tally.drop(MISSING_EVENT, canonical["event"].isna().to_numpy())
     tally.drop(BAD_TIMESTAMP, canonical["timestamp"].isna().to_numpy())
-    identity = canonical if others is None else canonical.assign(**{_OTHER_COLUMNS: others})
-    tally.drop(DUPLICATE, _duplicates(identity, tally.usable))
+    tally.drop(DUPLICATE, _duplicates(_with_columns(canonical, others), tally.usable))
     events = _keep(canonical, tally.usable)
     report = IngestReport(
         source=label,
@@ -1013,9 +1012,8 @@ def load_trials(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedTrials |
         conversion = raw[mapping["converted_at"]]
         tally.drop(BAD_CONVERSION, table["converted_at"].isna().to_numpy() & ~_blank(conversion))
     canonical = table[["user_id", "account_id", *_TRIAL_TIMES, "plan"]]
-    others = _other_columns_hash(raw, mapping.values())
-    identity = canonical if others is None else canonical.assign(**{_OTHER_COLUMNS: others})
-    tally.drop(DUPLICATE, _duplicates(identity, tally.usable))
+    others = _other_columns(raw, mapping.values())
+    tally.drop(DUPLICATE, _duplicates(_with_columns(canonical, others), tally.usable))
     trials = _keep(table, tally.usable)
     _check_unique_users(trials, label, mapping["user_id"])
     warnings += _trial_warnings(trials)
