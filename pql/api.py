@@ -129,7 +129,7 @@ def score_events(
 def score_batch(
     model: ModelBundle | LoadedModel, dataset: Dataset, as_of: str | pd.Timestamp | None = None
 ) -> BatchScores:
-    """Score every entity of the dataset at `as_of` (default: the end of its data).
+    """Score every entity of the dataset at `as_of` (default: where its events end).
 
     Rows in = rows out: `result.leads` has one row per entity, with `status` and
     `not_scored_reason` for those not scored (converted, not yet signed up, ...).
