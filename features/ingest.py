@@ -976,9 +976,10 @@ def load_trials(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedTrials |
         del mapping[optional]
     if "converted_at" in mapping and spec.label.paid_plans:
         raise SpecError(
-            f"label.paid_plans and the trials table's column '{mapping['converted_at']}' "
-            "(data.trials.columns.converted_at) both define conversion; keep one (set "
-            "data.trials.columns.converted_at: null to take conversions from the plans)"
+            f"label.paid_plans and the column '{mapping['converted_at']}' "
+            f"(data.trials.columns.converted_at) of {_source('trials', label)} both define "
+            "conversion; keep one (set data.trials.columns.converted_at: null to take "
+            "conversions from the plans)"
         )
     n = len(raw)
     table = pd.DataFrame(index=pd.RangeIndex(n))

@@ -128,7 +128,7 @@ def conversion_source(spec: Spec, conversion_column: str | None, has_trials: boo
         parts.append(f"the first event on a plan in {spec.label.paid_plans} (label.paid_plans)")
     source = " or ".join(parts)
     if has_trials:
-        source += " (the trials table has no converted_at column)"
+        source += " (the trials table gives no converted_at)"
     return source
 
 

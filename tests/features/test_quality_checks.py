@@ -177,7 +177,7 @@ def test_a_trials_table_without_converted_at_takes_conversions_from_the_events()
     converted = dataset.entities.set_index("entity_id")["converted_at"]
     assert converted["u1"] == START + days(2)
     assert converted[["u2", "u3"]].isna().all()
-    assert "the trials table has no converted_at column" in dataset.quality.conversion_source
+    assert "the trials table gives no converted_at" in dataset.quality.conversion_source
 
 
 def test_conversions_from_plans_with_a_trials_table() -> None:
