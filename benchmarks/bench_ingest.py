@@ -74,9 +74,7 @@ def main() -> None:
             }
         )
         pql_s, loaded = timed(lambda: load_events(spec), args.repeats)
-        peer_s, peer = timed(
-            lambda: int(pd.read_parquet(path).duplicated().sum()), args.repeats
-        )
+        peer_s, peer = timed(lambda: int(pd.read_parquet(path).duplicated().sum()), args.repeats)
     found = loaded.report.unusable["exact duplicate"]  # type: ignore[attr-defined]
     print(f"{args.rows:,} events, {expected:,} exact duplicates (every column)")
     print(f"pql load_events:                  median {pql_s:6.2f} s, {found:,} duplicates")

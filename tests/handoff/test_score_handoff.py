@@ -194,9 +194,7 @@ def test_model_scores_in_the_report(trained, tmp_path, monkeypatch, capsys):
     assert f"model version {registered.version}<" in page
 
 
-def test_score_says_when_it_scores_and_warns_past_the_end_of_the_data(
-    project, monkeypatch, capsys
-):
+def test_score_says_when_it_scores_and_warns_past_the_end_of_the_data(project, monkeypatch, capsys):
     out = str(project / "leads.csv")
     args = ["score", "--spec", str(project / "pql.yaml"), "--rules", "--out", out]
     code, text = run(args, monkeypatch, capsys)  # no --as-of: now, long after the data
