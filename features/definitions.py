@@ -46,6 +46,18 @@ ACCOUNT_ACTION_MEASURES = ("users",)
 
 WEEK_MS = 7 * 24 * 3600 * 1000
 
+#: Features whose value is set by *when* a row is scored, not by what the entity did:
+#: its age, and the hours since its last activity (per entity and per action). Scoring
+#: at another moment than the training cutoffs (midnight instead of mid-day, year-old
+#: freemium users instead of day-14 trials) moves them; retraining cannot.
+MOMENT_FEATURES = frozenset({"tenure_days", "hours_since_last_event"})
+MOMENT_SUFFIX = "_hours_since_last"
+
+
+def is_moment_feature(name: str) -> bool:
+    """True for a feature set by the scoring moment rather than by behaviour."""
+    return name in MOMENT_FEATURES or name.endswith(MOMENT_SUFFIX)
+
 
 @dataclass(frozen=True)
 class ActionDefinition:

@@ -1,8 +1,9 @@
 """Who the scoring units are, when each signed up and when (if ever) it converted.
 
-DESIGN section 2: with a trials table, signup and conversion come from it; without
-one, signup is the entity's first event and conversion the first occurrence of the
-spec's `conversion_event`. An account signs up with its first user and converts with
+DESIGN section 2: with a trials table, signup and conversion come from it (conversion
+from the events when the table has no `converted_at`); without one, signup is the
+entity's first event and conversion the first occurrence of the spec's
+`conversion_event`. An account signs up with its first user and converts with
 its first converting user.
 
 Event logs without a trials table may still say more (`features.plans`): a per-event
@@ -50,6 +51,18 @@ def _signups(usable: pd.DataFrame, key: str) -> pd.Series:
     return signup
 
 
+def event_conversions(spec: Spec, events: pd.DataFrame) -> pd.Series:
+    """Entity -> its conversion time from the events: the first `conversion_event`, or
+    the first event on a paid plan, whichever comes first."""
+    key = entity_key(spec)
+    usable = events[events[key].notna()]
+    converted = _conversions(usable, key, spec.label.conversion_event)
+    by_plan = plan_conversions(spec, usable, key)
+    if len(by_plan):  # the earlier of the conversion event and the first paid event
+        converted = pd.concat([converted, by_plan]).groupby(level=0).min()
+    return converted
+
+
 def _from_events(events: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     key = entity_key(spec)
     usable = events[events[key].notna()]
@@ -57,11 +70,7 @@ def _from_events(events: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     if spec.label.paid_plans and spec.label.exclude_paying_at_start:
         signup = signup.drop(paying_at_start(spec, usable), errors="ignore")
     table = pd.DataFrame({"entity_id": signup.index.astype(str), "signup_at": signup.to_numpy()})
-    converted = _conversions(usable, key, spec.label.conversion_event)
-    by_plan = plan_conversions(spec, usable, key)
-    if len(by_plan):  # the earlier of the conversion event and the first paid event
-        converted = pd.concat([converted, by_plan]).groupby(level=0).min()
-    table["converted_at"] = table["entity_id"].map(converted)
+    table["converted_at"] = table["entity_id"].map(event_conversions(spec, usable))
     if key == "user_id":
         table["account_id"] = table["entity_id"].map(_first_account(events))
     else:
@@ -99,11 +108,19 @@ def _accounts_from_trials(trials: pd.DataFrame, events: pd.DataFrame) -> pd.Data
     return table
 
 
-def build_entities(spec: Spec, events: pd.DataFrame, trials: pd.DataFrame | None) -> pd.DataFrame:
+def build_entities(
+    spec: Spec,
+    events: pd.DataFrame,
+    trials: pd.DataFrame | None,
+    *,
+    trials_convert: bool = True,
+) -> pd.DataFrame:
     """One row per entity: entity_id, account_id, signup_at, converted_at (+ trial extras).
 
     Entities from the trials table keep their row even with no events at all: a trial
     user who never came back is exactly the user a score must rate low, not drop.
+    `trials_convert` False: the table has no conversion column, so conversions come
+    from the events or plans the label names.
     """
     if trials is None:
         table = _from_events(events, spec)
@@ -111,6 +128,9 @@ def build_entities(spec: Spec, events: pd.DataFrame, trials: pd.DataFrame | None
         table = _accounts_from_trials(trials, events)
     else:
         table = _users_from_trials(trials, events)
+    if trials is not None and not trials_convert:
+        converted = event_conversions(spec, events)
+        table["converted_at"] = pd.to_datetime(table["entity_id"].map(converted), utc=True)
     first = list(ENTITY_COLUMNS)
     rest = [c for c in table.columns if c not in first]
     table = table[first + rest].sort_values(["signup_at", "entity_id"], kind="stable")

@@ -7,11 +7,13 @@ to the data-quality report. Problems with the file itself (missing, empty, wrong
 columns, wrong encoding, corrupt) are `DataError`s that name the file, the column and
 the spec key to change: a user must be able to fix the spec without a traceback.
 
-Speed: Parquet and CSV are read by pyarrow, only the mapped columns, text kept in Arrow;
-ids are normalised once per distinct value and become pandas categoricals; exact
-duplicates are found by sorting row hashes (a 10M-row Parquet file loads in about 4 s on
-two cores). JSON lines go through pandas, which tolerates a column whose values mix
-numbers and strings (common in exports, and exactly what `parse_timestamps` handles).
+Speed: Parquet and CSV are read by pyarrow, text kept in Arrow; ids are normalised once
+per distinct value and become pandas categoricals; exact duplicates (identical in every
+source column: the columns the spec does not map are read too, one factorisation each)
+are found by sorting row hashes (`benchmarks/bench_ingest.py`: 10M events with two
+unmapped columns in about 8-10 s on two cores). JSON lines go through pandas, which
+tolerates a column whose values mix numbers and strings (common in exports, and exactly
+what `parse_timestamps` handles).
 
 Canonical events (usable rows only, fresh RangeIndex, not sorted):
 ``user_id``, ``account_id``, ``event`` (categoricals of str; ``account_id`` all missing
@@ -48,7 +50,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from pql.errors import DataError
+from pql.errors import DataError, SpecError
 from pql.features.adapters import adapt_file
 from pql.features.ids import NULL_LIKE, repeated_numbers
 from pql.features.jsonlines import JsonLineError, json_line_objects
@@ -131,6 +133,9 @@ class LoadedTrials:
 
     trials: pd.DataFrame
     report: IngestReport
+    #: the source column conversions came from; None: the table has none (conversions
+    #: come from the events or plans, `label.conversion_event` / `label.paid_plans`)
+    conversion_column: str | None = "converted_at"
 
 
 # --- reading files -------------------------------------------------------------------------
@@ -916,6 +921,34 @@ def _column_bits(column: pd.Series) -> np.ndarray:
     return pd.util.hash_pandas_object(column, index=False).to_numpy()
 
 
+def _other_columns(raw: pd.DataFrame, used: Iterable[str]) -> dict[str, np.ndarray]:
+    """The source columns the spec does not map, each as int codes (equal values, equal
+    codes; missing values share one), for the duplicate check.
+
+    Two views of different items in the same second differ only in such a column
+    (`item_id`); they are two events, not a re-sent copy. Codes keep the check exact
+    and cost a factorization per column (cheaper than hashing the values). Values
+    pandas cannot factorize (lists, dicts from JSON) are compared by their text.
+    """
+    used = set(used)
+    codes = {}
+    for position, name in enumerate(c for c in raw.columns if c not in used):
+        column = raw[name]
+        try:
+            found, _ = pd.factorize(column, use_na_sentinel=True)
+        except TypeError:  # unhashable values
+            found, _ = pd.factorize(column.map(repr), use_na_sentinel=True)
+        codes[f"__other_column_{position}__"] = found.astype(np.int64, copy=False)
+    return codes
+
+
+def _with_columns(frame: pd.DataFrame, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """`frame` plus `columns`, without copying `frame`'s data (`assign` would)."""
+    if not columns:
+        return frame
+    return pd.DataFrame({**{name: frame[name] for name in frame.columns}, **columns}, copy=False)
+
+
 # --- events --------------------------------------------------------------------------------
 
 
@@ -962,7 +995,7 @@ def _source_frame(
         columns = None if all_columns else wanted
         # Events keep plain text Arrow-backed (fast timestamp parsing); trials, small and
         # returned with their extra columns as they are, get ordinary pandas columns.
-        raw = _read(file, format, columns, wanted, texts, keys, ids, arrow_strings=not all_columns)
+        raw = _read(file, format, columns, wanted, texts, keys, ids, arrow_strings=what == "events")
         return raw, str(path)
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{what}: expected a pandas DataFrame, got {type(frame).__name__}")
@@ -996,6 +1029,7 @@ def load_events(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedEvents:
             mapping,
             ("user_id", "account_id", "event", "timestamp", "plan"),
             keys,
+            all_columns=True,  # a duplicate is identical in every column, mapped or not
         )
         rows_read, dropped, details = len(raw), {}, {}
     n = len(raw)
@@ -1031,6 +1065,8 @@ def load_events(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedEvents:
                 f"(e.g. {_examples(raw[prop], bad)}); read as missing"
             )
     canonical = pd.DataFrame(columns, copy=False)
+    others = _other_columns(raw, mapping.values())
+    del raw  # only the codes of the unmapped columns are kept, for the duplicate check
     tally = _Tally(n)
     tally.unusable.update(dropped)
     tally.drop(MISSING_USER, canonical["user_id"].isna().to_numpy())
@@ -1038,7 +1074,7 @@ def load_events(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedEvents:
         tally.drop(MISSING_ACCOUNT, canonical["account_id"].isna().to_numpy())
     tally.drop(MISSING_EVENT, canonical["event"].isna().to_numpy())
     tally.drop(BAD_TIMESTAMP, canonical["timestamp"].isna().to_numpy())
-    tally.drop(DUPLICATE, _duplicates(canonical, tally.usable))
+    tally.drop(DUPLICATE, _duplicates(_with_columns(canonical, others), tally.usable))
     events = _keep(canonical, tally.usable)
     report = IngestReport(
         source=label,
@@ -1060,7 +1096,7 @@ def _adapted_frame(
     if len(frame) == 0:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in wanted})
     _check_columns(_File(path, "events", "utf-8"), [str(c) for c in frame.columns], wanted, keys)
-    return frame[wanted]
+    return frame  # every column: the unmapped ones take part in the duplicate check
 
 
 def _keep(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
@@ -1112,18 +1148,33 @@ def load_trials(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedTrials |
     source = spec.data.trials
     if source is None and frame is None:
         return None
-    mapping, keys = _trial_columns(source.columns if source else TrialColumns())
+    columns = source.columns if source else TrialColumns()
+    mapping, keys = _trial_columns(columns)
+    # When the label defines conversion from the events or plans, a table may lack the
+    # default converted_at column (a column the spec names must be there).
+    events_convert = spec.label.conversion_event or spec.label.paid_plans
+    named = "converted_at" in columns.model_fields_set
+    optional = "converted_at" if events_convert and not named else ""
     raw, label = _source_frame(
         frame,
         source.local_path("data.trials") if source and frame is None else Path(DATAFRAME_SOURCE),
         source.format if source else "auto",
         source.encoding if source else "utf-8",
         "trials",
-        mapping,
+        {name: column for name, column in mapping.items() if name != optional},
         ("user_id", "account_id", *_TRIAL_TIMES),
         keys,
         all_columns=True,
     )
+    if optional in mapping and mapping[optional] not in raw.columns:
+        del mapping[optional]
+    if "converted_at" in mapping and spec.label.paid_plans:
+        raise SpecError(
+            f"label.paid_plans and the column '{mapping['converted_at']}' "
+            f"(data.trials.columns.converted_at) of {_source('trials', label)} both define "
+            "conversion; keep one (set data.trials.columns.converted_at: null to take "
+            "conversions from the plans)"
+        )
     n = len(raw)
     table = pd.DataFrame(index=pd.RangeIndex(n))
     column = _IdColumns(raw, "trials", label, keys)
@@ -1157,10 +1208,12 @@ def load_trials(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedTrials |
     if spec.entity == "account" and account:
         tally.drop(MISSING_ACCOUNT, table["account_id"].isna().to_numpy())
     tally.drop(BAD_SIGNUP, table["signup_at"].isna().to_numpy())
-    conversion = raw[mapping["converted_at"]]
-    tally.drop(BAD_CONVERSION, table["converted_at"].isna().to_numpy() & ~_blank(conversion))
-    canonical = ["user_id", "account_id", *_TRIAL_TIMES, "plan"]
-    tally.drop(DUPLICATE, _duplicates(table[canonical], tally.usable))
+    if "converted_at" in mapping:
+        conversion = raw[mapping["converted_at"]]
+        tally.drop(BAD_CONVERSION, table["converted_at"].isna().to_numpy() & ~_blank(conversion))
+    canonical = table[["user_id", "account_id", *_TRIAL_TIMES, "plan"]]
+    others = _other_columns(raw, mapping.values())
+    tally.drop(DUPLICATE, _duplicates(_with_columns(canonical, others), tally.usable))
     trials = _keep(table, tally.usable)
     _check_unique_users(trials, label, mapping["user_id"])
     warnings += _trial_warnings(trials) + _number_spellings(trials, mapping["user_id"])
@@ -1171,7 +1224,7 @@ def load_trials(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedTrials |
         timestamp_formats=parsed["signup_at"].formats,
         warnings=tuple(warnings),
     )
-    return LoadedTrials(trials=trials, report=report)
+    return LoadedTrials(trials, report, mapping.get("converted_at"))
 
 
 def _check_unique_users(trials: pd.DataFrame, label: str, column: str) -> None:

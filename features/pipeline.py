@@ -26,6 +26,14 @@ from pql.features.quality import (
     DataQualityReport,
     explain,
 )
+from pql.features.quality_checks import (
+    DataEnd,
+    choose_data_end,
+    conversion_source,
+    conversion_warnings,
+    left_censored_signups,
+    unmatched_action_hint,
+)
 from pql.features.rows import ROW_ID_COLUMNS, LiveRows, SnapshotRows, live_rows, snapshot_rows
 from pql.features.spec import Spec
 
@@ -40,9 +48,18 @@ class Dataset:
     definitions: FeatureDefinitions
     events: pd.DataFrame
     entities: pd.DataFrame
-    data_end: pd.Timestamp | None
+    data_end: pd.Timestamp | None  # labels run to here (see `DataEnd`)
     quality: DataQualityReport
     data_start: pd.Timestamp | None = None  # the first usable event
+    #: where observed events end when that differs from `data_end` (see `events_end`)
+    observed_until: pd.Timestamp | None = None
+
+    @property
+    def events_end(self) -> pd.Timestamp | None:
+        """Where the observed events end: training cutoffs stop here, and a live score
+        after it sees no activity. `data.end_at` when the spec sets it, else the last
+        event (labels may run further, to a trials table's later conversions)."""
+        return self.observed_until if self.observed_until is not None else self.data_end
 
 
 def _event_spans(
@@ -140,16 +157,30 @@ def _quality(
     entities: pd.DataFrame,
     trials_counts: dict[str, int],
     extra_warnings: list[str],
+    end: DataEnd,
+    conversion_column: str | None,
 ) -> DataQualityReport:
     key = entity_column(definitions)
     known, before, after = _event_spans(events, entities, key)
     per_action = _action_counts(definitions, events)
     warnings = list(ingest.warnings) + extra_warnings
     silent = [name for name, count in per_action.items() if count == 0]
+    names_seen = events["event"].astype(str).value_counts() if len(events) else pd.Series()
     for name in silent:
-        names = ", ".join(sorted(spec.actions[name].events))
-        warnings.append(f"action '{name}' matches no event (spec lists: {names})")
+        listed = spec.actions[name].events
+        hint = unmatched_action_hint(listed, names_seen)
+        warnings.append(
+            f"action '{name}' matches no event (spec lists: {', '.join(sorted(listed))}){hint}"
+        )
     warnings += _plan_warnings(spec, events, key) + _early_signups(events, entities)
+    has_trials = spec.data.trials is not None or bool(trials_counts)
+    from_events = not has_trials or conversion_column is None
+    source = conversion_source(spec, conversion_column, has_trials)
+    warnings += conversion_warnings(spec, events, entities, source, from_events)
+    warnings += left_censored_signups(
+        events, entities, _first_seen(spec, events, entities, key, has_trials), spec.entity
+    )
+    warnings += end.warnings
     errors = []
     if len(events) == 0:
         errors.append(f"{ingest.source}: no usable event rows ({ingest.rows_read:,} read)")
@@ -195,7 +226,22 @@ def _quality(
         ingest_details=dict(ingest.details),
         plans=_plans(spec, events, key, paying),
         explanations=explain({**ingest.unusable, **not_used}),
+        data_end=None if end.labels_until is None else str(end.labels_until),
+        data_end_reason=end.reason,
+        conversion_source=source,
     )
+
+
+def _first_seen(
+    spec: Spec, events: pd.DataFrame, entities: pd.DataFrame, key: str, has_trials: bool
+) -> np.ndarray:
+    """Entities whose signup is their first event: no trials row, no declared signup."""
+    if has_trials:
+        return np.zeros(len(entities), dtype=bool)
+    if "signup_at" not in events.columns:
+        return np.ones(len(entities), dtype=bool)
+    declared = events.groupby(events[key].astype(str), observed=True)["signup_at"].min()
+    return entities["entity_id"].map(declared).isna().to_numpy()
 
 
 def load_dataset(
@@ -222,15 +268,35 @@ def load_dataset(
         trials_counts = {"rows read": report.rows_read}
         trials_counts.update({f"unusable: {k}": v for k, v in report.unusable.items() if v})
         trial_warnings = [f"trials: {w}" for w in report.warnings]
-    entities = build_entities(spec, canonical, trial_table)
+    conversion_column = loaded_trials.conversion_column if loaded_trials is not None else None
+    trials_convert = trial_table is not None and conversion_column is not None
+    entities = build_entities(spec, canonical, trial_table, trials_convert=trials_convert)
+    trial_conversions = trial_table["converted_at"] if trial_table is not None else None
+    end = choose_data_end(spec, canonical, trial_conversions if trials_convert else None)
     quality = _quality(
-        spec, definitions, loaded.report, canonical, entities, trials_counts, trial_warnings
+        spec,
+        definitions,
+        loaded.report,
+        canonical,
+        entities,
+        trials_counts,
+        trial_warnings,
+        end,
+        conversion_column,
     )
     if strict and quality.is_fatal:
         raise DataQualityError("; ".join(quality.errors))
-    data_end = canonical["timestamp"].max() if len(canonical) else None
     data_start = canonical["timestamp"].min() if len(canonical) else None
-    return Dataset(spec, definitions, canonical, entities, data_end, quality, data_start)
+    return Dataset(
+        spec,
+        definitions,
+        canonical,
+        entities,
+        end.labels_until,
+        quality,
+        data_start,
+        observed_until=end.events_until,
+    )
 
 
 def _with_ids(rows: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
@@ -251,10 +317,10 @@ def features_for_rows(
 
 def training_features(dataset: Dataset) -> tuple[pd.DataFrame, SnapshotRows]:
     """Features at every snapshot cutoff of every entity (labels are training's job)."""
-    if dataset.data_end is None:
+    if dataset.events_end is None:
         raise DataQualityError("no usable events: nothing to build snapshots from")
     snapshots = snapshot_rows(
-        dataset.entities, dataset.spec.snapshots_days, dataset.data_end, dataset.data_start
+        dataset.entities, dataset.spec.snapshots_days, dataset.events_end, dataset.data_start
     )
     return features_for_rows(dataset, snapshots.rows), snapshots
 

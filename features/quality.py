@@ -98,6 +98,9 @@ class DataQualityReport:
     ingest_details: dict[str, int] = field(default_factory=dict)  # vendor identity counts
     plans: dict[str, int] = field(default_factory=dict)  # plan changes, paying at start
     explanations: dict[str, str] = field(default_factory=dict)  # reason -> why not used
+    data_end: str | None = None  # where labels run to ...
+    data_end_reason: str = ""  # ... and why that end (data.end_at, the last event, ...)
+    conversion_source: str = ""  # what defines a conversion, in the spec's keys
 
     @property
     def is_fatal(self) -> bool:
@@ -132,6 +135,10 @@ class DataQualityReport:
         rate = "n/a" if self.conversion_rate is None else f"{self.conversion_rate:.1%}"
         summary.add_row("conversions", f"{self.conversions:,} ({rate})")
         console.print(summary)
+        if self.conversion_source:
+            console.print(f"Conversions come from {self.conversion_source}.")
+        if self.data_end is not None:
+            console.print(f"Labels run to {self.data_end}: {self.data_end_reason}.")
         if self.explanations:
             console.print("Why rows are not used:")
             for reason, text in self.explanations.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 import string
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -70,12 +71,17 @@ class EventColumns(_Strict):
 
 
 class TrialColumns(_Strict):
-    """Source column names for the canonical trial fields."""
+    """Source column names for the canonical trial fields.
+
+    `converted_at` may be null, or absent from the file, when the label defines conversion
+    from the events (`label.conversion_event`) or the plans (`label.paid_plans`): the
+    table then says only who is in a trial and since when.
+    """
 
     user_id: str = "user_id"
     account_id: str | None = None
     signup_at: str = "signup_at"
-    converted_at: str = "converted_at"
+    converted_at: str | None = "converted_at"
     trial_end_at: str | None = None
     plan: str | None = None
 
@@ -170,6 +176,17 @@ class TrialSource(_Source):
 class DataSources(_Strict):
     events: EventSource
     trials: TrialSource | None = None
+    #: Where the observed data ends: labels run to it (a conversion up to this time is
+    #: known) and training cutoffs stop at it. Default: the last event, or the trials
+    #: table's latest conversion when that is later. A time without a zone is UTC.
+    end_at: datetime | None = None
+
+    @field_validator("end_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Label(_Strict):
@@ -350,10 +367,12 @@ class Spec(_Strict):
                 "'label.paid_plans' needs 'data.events.columns.plan' (the column that "
                 "holds each event's plan or level)"
             )
-        if self.label.paid_plans and self.data.trials is not None:
+        trials = self.data.trials
+        events_convert = bool(self.label.conversion_event or self.label.paid_plans)
+        if trials is not None and trials.columns.converted_at is None and not events_convert:
             raise ValueError(
-                "'label.paid_plans' and a 'data.trials' table both define conversion; "
-                "keep one (the trials table's converted_at, or the plan column)"
+                "'data.trials.columns.converted_at' is null, so conversions must come from "
+                "the events: set 'label.conversion_event' or 'label.paid_plans'"
             )
         if self.entity == "account" and self.data.events.columns.account_id is None:
             raise ValueError("entity 'account' needs 'data.events.columns.account_id'")

@@ -129,7 +129,7 @@ def score_events(
 def score_batch(
     model: ModelBundle | LoadedModel, dataset: Dataset, as_of: str | pd.Timestamp | None = None
 ) -> BatchScores:
-    """Score every entity of the dataset at `as_of` (default: the end of its data).
+    """Score every entity of the dataset at `as_of` (default: where its events end).
 
     Rows in = rows out: `result.leads` has one row per entity, with `status` and
     `not_scored_reason` for those not scored (converted, not yet signed up, ...).
@@ -137,7 +137,7 @@ def score_batch(
     from pql.serving.batch import score_dataset
     from pql.serving.scoring import Scorer
 
-    moment = dataset.data_end if as_of is None else _moment(as_of)
+    moment = dataset.events_end if as_of is None else _moment(as_of)
     version = getattr(model, "version", None)
     status = getattr(model, "status", "not registered")
     return score_dataset(

@@ -75,7 +75,7 @@ def demo_command(
     batch = score_dataset(
         Scorer(loaded.bundle),
         dataset,
-        dataset.data_end,
+        dataset.events_end,
         model_version=loaded.version,
         model_status=loaded.status,
     )

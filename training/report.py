@@ -60,6 +60,8 @@ def render_result(result: TrainingResult, console: Console) -> None:
         f"{counts['dropped_past_data_end']:,} cutoffs past the end of the data, "
         f"{counts.get('dropped_before_data_start', 0):,} at or before its start"
     )
+    if result.data_end_note:
+        console.print(result.data_end_note)
     metrics = result.metrics
     rows = {
         "model (LightGBM, calibrated)": "test",

@@ -56,6 +56,8 @@ class TrainingResult:
     reliability: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: the realised hot share against the spec's target, and a warning when it misses
     tier_note: str = ""
+    #: where labels ran to and why (`data.end_at`, the last event, a later conversion)
+    data_end_note: str = ""
 
 
 def _check_labels(rows: pd.DataFrame, min_positives: int, unlabeled: int) -> None:
@@ -384,4 +386,5 @@ def train_model(dataset: Dataset) -> TrainingResult:
         best_iteration=best_iteration,
         reliability=reliability,
         tier_note=tier_note,
+        data_end_note=f"labels run to {dataset.data_end}: {dataset.quality.data_end_reason}",
     )

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from pql.clikit import (
@@ -279,6 +280,7 @@ def _local_score(
 ) -> None:
     from pql.errors import ModelLoadError
     from pql.serving.batch import score_dataset, score_dataset_with_rules
+    from pql.serving.moment_checks import moment_warnings
     from pql.serving.registry import champion_uri, load_model
     from pql.serving.score_history import history_folder, record_batch
     from pql.serving.scoring import Scorer
@@ -291,11 +293,13 @@ def _local_score(
     )
     moment = parse_as_of(as_of)
     dataset = load_checked(spec)
+    _say_moment(moment, as_of)
     started = time.perf_counter()
     if rules:
         batch = score_dataset_with_rules(dataset, moment)
         write_frame(batch.leads, out)
         _summary(batch, "the spec's rules", out, started)
+        _warn(moment_warnings(moment, dataset.events_end))
         handoff.run(batch, dataset.spec, "rules", out)
         return
     history_root = history or settings.score_history
@@ -335,10 +339,25 @@ def _local_score(
         )
     write_frame(batch.leads, out)
     _summary(batch, f"model v{loaded.version}", out, started)
+    _warn(moment_warnings(moment, dataset.events_end, batch.features, loaded.bundle.reference))
     if audit_reasons and batch.features is not None:
         _audit(Scorer(loaded.bundle), batch.features)
     console.print(f"score history: {record_batch(batch, loaded, dataset.spec, history_root).path}")
     handoff.run(batch, dataset.spec, loaded.version, out)
+
+
+def _say_moment(moment: pd.Timestamp, given: str | None) -> None:
+    """Which time the run scores at: a default of "now" must never go unnoticed."""
+    when = f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+    if given is None:
+        console.print(f"scoring at {when} (now: no --as-of given)", highlight=False)
+    else:
+        console.print(f"scoring at {when} (--as-of {given})", highlight=False)
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
 def _summary(batch, scorer_name: str, out: Path, started: float) -> None:

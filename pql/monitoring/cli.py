@@ -72,10 +72,14 @@ def monitor_command(
     written = write_report(report, target)
     run_id = log_report(report, target)
     drift = report.drift
+    major = drift.iloc[1:][drift["band"].iloc[1:] == "major"]
+    from_moment = int((major["set_by"] == "scoring moment").sum())
     console.print(
         f"latest run: as_of {latest.as_of:%Y-%m-%d %H:%M}, {latest.scored:,} scored with {label}; "
         f"score PSI {drift['psi'].iloc[0]:.3f}; "
-        f"{int((drift['band'].iloc[1:] == 'major').sum())} feature(s) with major drift; "
+        f"{len(major)} feature(s) with major drift"
+        + (f" ({from_moment} set by the scoring moment)" if from_moment else "")
+        + "; "
         f"{len(report.matured)} matured run(s) ({len(report.matured_rows):,} rows)"
         + (
             f"; {len(report.superseded)} run(s) superseded by a newer run at the same as_of "

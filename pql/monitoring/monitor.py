@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from pql.errors import NoScoresError, PqlError
+from pql.features.definitions import is_moment_feature
 from pql.features.pipeline import Dataset, training_features
 from pql.serving.bundle import ModelBundle
 from pql.serving.score_history import ScoreRun
@@ -80,6 +81,14 @@ class Thresholds:
     calibration_ratio: float = 0.25
 
 
+#: Why drift of a feature set by the scoring moment is no retrain reason.
+EXPECTED_WHY = (
+    "set by when you score (ages and hours since activity at as_of differ from the "
+    "training cutoffs'), not by behaviour: retraining on the same snapshot days cannot "
+    "change it"
+)
+
+
 @dataclass(frozen=True)
 class Advice:
     retrain: bool
@@ -87,11 +96,21 @@ class Advice:
     watch: list[str] = field(default_factory=list)  # worth a look, not yet a retrain
     #: tests that were not run for lack of rows ("too few rows to judge ...")
     unjudged: list[str] = field(default_factory=list)
+    #: drift that comes from the scoring moment (tenure, hours since activity): expected
+    #: from when you score, and no retrain reason
+    expected: list[str] = field(default_factory=list)
+
+    @property
+    def expected_line(self) -> str:
+        if not self.expected:
+            return ""
+        return f"expected from when you score: {'; '.join(self.expected)} ({EXPECTED_WHY})"
 
     @property
     def summary(self) -> str:
+        expected = f"; {self.expected_line}" if self.expected else ""
         if self.retrain:
-            return "RETRAIN: " + "; ".join(self.reasons)
+            return "RETRAIN: " + "; ".join(self.reasons) + expected
         parts = []
         if self.watch:
             more = (
@@ -102,9 +121,15 @@ class Advice:
             parts.append("watch: " + "; ".join(self.watch[:WATCH_SHOWN]) + more)
         if self.unjudged:
             parts.append("; ".join(self.unjudged))
-            return "no retrain advised, but not everything could be judged: " + "; ".join(parts)
+            return (
+                "no retrain advised, but not everything could be judged: "
+                + "; ".join(parts)
+                + expected
+            )
         if parts:
-            return "no retrain needed yet; " + parts[0]
+            return "no retrain needed yet; " + parts[0] + expected
+        if self.expected:
+            return "no retrain needed: the only drift is " + self.expected_line
         return "no retrain needed: no drift beyond 0.1 PSI and scores match outcomes"
 
 
@@ -171,13 +196,19 @@ def drift_table(
                 "band": band(value),
                 "gain_share": float("nan") if is_score else float(shares.get(name, 0.0)),
                 "important": is_score or name in important,
+                "set_by": "-" if is_score else _set_by(name),
             }
         )
     table = pd.DataFrame.from_records(
-        records, columns=["feature", "psi", "band", "gain_share", "important"]
+        records, columns=["feature", "psi", "band", "gain_share", "important", "set_by"]
     )
     score, rest = table.iloc[:1], table.iloc[1:].sort_values("psi", ascending=False)
     return pd.concat([score, rest], ignore_index=True)
+
+
+def _set_by(feature: str) -> str:
+    """What moves a feature: the scoring moment, or the entity's behaviour."""
+    return "scoring moment" if is_moment_feature(feature) else "behaviour"
 
 
 def is_matured(as_of: pd.Timestamp, horizon_days: float, data_end: pd.Timestamp) -> bool:
@@ -250,17 +281,29 @@ def advise(
             f"{thresholds.min_psi_rows:,} needed)"
         )
         drift = drift.iloc[0:0]
+    expected: list[str] = []
+    moved = drift[(drift["feature"] != SCORE_ROW) & (drift["psi"] >= thresholds.psi_moderate)]
+    by_moment = moved["feature"].map(is_moment_feature).astype(bool)
+    # The score moved with only moment features moving: the moment explains it too.
+    score_from_moment = bool(by_moment.any()) and not bool((~by_moment).any())
     for row in drift.itertuples():
-        label = "the score" if row.feature == SCORE_ROW else f"{row.feature}"
+        is_score = row.feature == SCORE_ROW
+        label = "the score" if is_score else f"{row.feature}"
         where = (
             ""
-            if row.feature == SCORE_ROW
+            if is_score
             else (" (a feature the model leans on)" if row.important else " (a minor feature)")
         )
         text = f"{label}{where} PSI {row.psi:.2f}"
-        if row.psi >= thresholds.psi_major and row.important:
+        if row.psi < thresholds.psi_moderate:
+            continue
+        if not is_score and is_moment_feature(row.feature):
+            expected.append(f"{row.feature} PSI {row.psi:.2f}")
+        elif is_score and score_from_moment:
+            expected.append(f"the score PSI {row.psi:.2f} (only moment features moved)")
+        elif row.psi >= thresholds.psi_major and row.important:
             reasons.append(f"major drift: {text}")
-        elif row.psi >= thresholds.psi_moderate:
+        else:
             watch.append(f"drift: {text}")
     if 0 < len(matured) < thresholds.min_calibration_rows:
         unjudged.append(
@@ -291,7 +334,9 @@ def advise(
                 f"tiers inverted: {upper} converted {rates.loc[upper, 'realised_rate']:.1%}, "
                 f"{lower} {rates.loc[lower, 'realised_rate']:.1%}"
             )
-    return Advice(retrain=bool(reasons), reasons=reasons, watch=watch, unjudged=unjudged)
+    return Advice(
+        retrain=bool(reasons), reasons=reasons, watch=watch, unjudged=unjudged, expected=expected
+    )
 
 
 # --- assembling a report ------------------------------------------------------------

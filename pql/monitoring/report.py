@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from pql.monitoring.monitor import SCORE_ROW, MonitorReport
+from pql.monitoring.monitor import EXPECTED_WHY, SCORE_ROW, MonitorReport
 from pql.training.drift import MAJOR, MODERATE, bin_proportions
 from pql.training.plots import calibration_curve_figure
 
@@ -137,8 +137,13 @@ def write_report(report: MonitorReport, folder: Path) -> Path:
         *(f"- {reason}" for reason in advice.reasons),
         *(f"- watch: {item}" for item in advice.watch),
         *(f"- {item}" for item in advice.unjudged),
+        *(f"- expected from when you score: {item}" for item in advice.expected),
+        f"- (expected drift is {EXPECTED_WHY}; to score older entities, add later "
+        "snapshots_days and retrain)"
+        if advice.expected
+        else "",
         ""
-        if advice.reasons or advice.watch or advice.unjudged
+        if advice.reasons or advice.watch or advice.unjudged or advice.expected
         else "- no drift beyond 0.1 PSI, outcomes as predicted",
         "",
         "## Latest scoring run",
@@ -157,7 +162,9 @@ def write_report(report: MonitorReport, folder: Path) -> Path:
         "## Drift (PSI: < 0.1 stable, 0.1-0.25 moderate, >= 0.25 major)",
         "",
         "Important features together hold half of the model's split gain; major drift on "
-        "them or on the score means retrain.",
+        "them or on the score means retrain. Features set by the scoring moment (`set_by`: "
+        "tenure and hours since activity) drift with when you score: expected, not a "
+        "retrain reason.",
         "",
         markdown_table(report.drift.head(TOP_FEATURES + 1)),
         "",
@@ -205,6 +212,9 @@ def metrics(report: MonitorReport) -> dict[str, float]:
         "score_psi": float(drift.loc[drift["feature"] == SCORE_ROW, "psi"].iloc[0]),
         "max_feature_psi": float(features["psi"].max()) if len(features) else float("nan"),
         "features_major_drift": float((features["psi"] >= MAJOR).sum()),
+        "moment_features_major_drift": float(
+            ((features["psi"] >= MAJOR) & (features["set_by"] == "scoring moment")).sum()
+        ),
         "features_moderate_drift": float(
             ((features["psi"] >= MODERATE) & (features["psi"] < MAJOR)).sum()
         ),

@@ -406,7 +406,7 @@ def discover_triggers(
         raise UsageError(f"day: must be a number of days in (0, {MAX_DAY}], got {day:g}")
     if dataset.data_end is None:
         raise TriggerError("no usable events: nothing to find triggers in")
-    snapshots = snapshot_rows(dataset.entities, [day], dataset.data_end, dataset.data_start)
+    snapshots = snapshot_rows(dataset.entities, [day], dataset.events_end, dataset.data_start)
     labelled = label_rows(snapshots.rows, spec.label.horizon_days, dataset.data_end)
     rows = labelled.rows
     if rows.empty:

@@ -485,6 +485,47 @@ def test_nothing_is_dropped_silently_from_files(tmp_path: Path, name: str) -> No
     assert report.unusable["unparseable timestamp"] == 3
 
 
+def item_views() -> pd.DataFrame:
+    """Two views of different items in the same second, and one row sent twice."""
+    return pd.DataFrame(
+        {
+            "uid": ["u1", "u1", "u1", "u1"],
+            "org": ["a1"] * 4,
+            "name": ["invited"] * 4,
+            "ts": ["2026-03-01T10:00:00Z"] * 4,
+            "sess": [1] * 4,
+            "bytes": [np.nan] * 4,
+            "item_id": ["song-1", "song-2", "song-2", "song-3"],
+            "page": ["home", "home", "home", None],
+        }
+    )
+
+
+@pytest.mark.parametrize("name", ["events.csv", "events.parquet", "events.jsonl.gz"])
+def test_a_duplicate_is_identical_in_every_source_column(tmp_path: Path, name: str) -> None:
+    loaded = load_events(make_spec(write(item_views(), tmp_path / name)))
+    assert loaded.report.unusable["exact duplicate"] == 1  # only the row sent twice
+    assert len(loaded.events) == 3
+    assert "item_id" not in loaded.events.columns  # unmapped columns are not kept
+
+
+def test_unmapped_columns_with_nested_values_take_part_in_the_duplicate_check() -> None:
+    frame = item_views()
+    frame["props"] = [{"a": 1}, {"a": 2}, {"a": 2}, [1, 2]]
+    assert load_events(make_spec(), frame).report.unusable["exact duplicate"] == 1
+    frame["props"] = [{"a": 1}, {"a": 2}, {"a": 3}, [1, 2]]
+    assert load_events(make_spec(), frame).report.unusable["exact duplicate"] == 0
+
+
+def test_trial_rows_differing_in_an_unmapped_column_are_not_duplicates() -> None:
+    frame = source_trials()
+    again = frame.iloc[[0]].assign(oracle_p_trial_end=0.5)
+    with pytest.raises(DataError, match="more than one row"):
+        load_trials(trials_spec(), pd.concat([frame, again], ignore_index=True))
+    loaded = load_trials(trials_spec(), pd.concat([frame, frame.iloc[[0]]], ignore_index=True))
+    assert loaded is not None and loaded.report.unusable["exact duplicate"] == 1
+
+
 def test_text_in_a_numeric_csv_column_is_counted_not_fatal(tmp_path: Path) -> None:
     frame = source_events()
     frame["bytes"] = ["12", "x", "", " 3.5e2 ", "NA", "-1"]

@@ -139,8 +139,10 @@ def test_paid_plans_matching_no_plan_value_are_warned_about(spec_path: Path) -> 
     spec_path.write_text(yaml.safe_dump(raw))
     quality = load_dataset(load_spec(spec_path)).quality
     assert quality.conversions == 0
-    [warning] = [w for w in quality.warnings if "label.paid_plans" in w]
+    [warning] = [w for w in quality.warnings if w.startswith("label.paid_plans")]
     assert "'pro' never occurs" in warning
+    [none] = [w for w in quality.warnings if w.startswith("no conversion found")]
+    assert "label.paid_plans" in none and "exit 5" in none
     assert "column 'level'" in warning and "'free' (8)" in warning and "'paid' (5)" in warning
 
 

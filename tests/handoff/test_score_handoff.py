@@ -204,3 +204,17 @@ def test_a_damaged_alert_state_file_is_exit_3_before_the_work(project, monkeypat
     code, text = run(score(project, "--out", str(out), *hook), monkeypatch, capsys)
     assert code == 3 and "alert state file is damaged" in text, text
     assert not out.exists()
+
+
+def test_score_says_when_it_scores_and_warns_past_the_end_of_the_data(project, monkeypatch, capsys):
+    out = str(project / "leads.csv")
+    args = ["score", "--spec", str(project / "pql.yaml"), "--rules", "--out", out]
+    code, text = run(args, monkeypatch, capsys)  # no --as-of: now, long after the data
+    assert code == 0, text
+    text = " ".join(text.split())
+    assert "(now: no --as-of given)" in text
+    assert "days after the end of the data (2026-03-03 09:00 UTC)" in text
+    assert "--as-of 2026-03-03T09:00:00Z" in text
+    code, text = run([*args, "--as-of", AS_OF], monkeypatch, capsys)
+    assert code == 0, text
+    assert f"(--as-of {AS_OF})" in text and "after the end of the data" not in text

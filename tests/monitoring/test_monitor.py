@@ -140,6 +140,54 @@ def test_too_few_rows_are_not_judged_instead_of_retrain() -> None:
     assert any("calibration off" in r for r in judged.reasons)
 
 
+def _drift_rows(rows: list[tuple[str, float, bool]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "feature": [name for name, _, _ in rows],
+            "psi": [psi for _, psi, _ in rows],
+            "band": ["major" if psi >= 0.25 else "stable" for _, psi, _ in rows],
+            "gain_share": [np.nan] + [0.2] * (len(rows) - 1),
+            "important": [important for _, _, important in rows],
+        }
+    )
+
+
+def test_drift_set_by_the_scoring_moment_is_expected_not_a_retrain_reason() -> None:
+    """The issue's case: tenure_days drifted (PSI 17) because year-old users were scored
+    with a model trained on trial ages; retraining cannot change that."""
+    empty = conversion_by_tier(_matured(np.array([]), np.array([]), np.array([])))
+    moment = _drift_rows(
+        [
+            (SCORE_ROW, 0.9, True),
+            ("tenure_days", 17.0, True),
+            ("hours_since_last_event", 0.4, True),
+            ("invite_hours_since_last", 0.3, False),
+            ("invite_count", 0.02, True),
+        ]
+    )
+    advice = advise(moment, empty, NO_ROWS, scored_rows=500)
+    assert not advice.retrain and not advice.reasons and not advice.watch
+    assert advice.expected == [
+        "the score PSI 0.90 (only moment features moved)",
+        "tenure_days PSI 17.00",
+        "hours_since_last_event PSI 0.40",
+        "invite_hours_since_last PSI 0.30",
+    ]
+    assert advice.summary.startswith("no retrain needed: the only drift is expected from when")
+    assert "retraining on the same snapshot days cannot change it" in advice.summary
+    # behaviour drifting too: the verdict stays honest, the moment part stays expected
+    both = moment.assign(psi=[0.9, 17.0, 0.4, 0.3, 0.6])
+    advice = advise(both, empty, NO_ROWS, scored_rows=500)
+    assert advice.retrain
+    assert advice.reasons == [
+        "major drift: the score PSI 0.90",
+        "major drift: invite_count (a feature the model leans on) PSI 0.60",
+    ]
+    assert "tenure_days PSI 17.00" in advice.expected
+    assert advice.summary.startswith("RETRAIN: major drift: the score PSI 0.90")
+    assert "expected from when you score: tenure_days PSI 17.00" in advice.summary
+
+
 def _run(as_of: pd.Timestamp, minute: int, version: str = "1") -> ScoreRun:
     return ScoreRun(
         path=Path(f"run-{minute}.parquet"), product="p", entity="user", as_of=as_of,
@@ -195,6 +243,15 @@ def test_drifted_run_is_flagged_and_an_undrifted_one_is_not(trained, scorer) -> 
     advice = advise(drift.reset_index(), empty, NO_ROWS, scored_rows=len(same))
     assert advice.retrain
     assert any(top in reason and "major drift" in reason for reason in advice.reasons)
+    # the same rows scored a year into their life: only the moment moved
+    aged = same.assign(tenure_days=same["tenure_days"] + 365)
+    drift = _drift(trained, scorer, aged).set_index("feature")
+    assert drift.loc["tenure_days", "band"] == "major"
+    assert drift.loc["tenure_days", "set_by"] == "scoring moment"
+    assert drift.loc[top, "set_by"] == ("scoring moment" if top == "tenure_days" else "behaviour")
+    advice = advise(drift.reset_index(), empty, NO_ROWS, scored_rows=len(same))
+    assert not advice.retrain, advice.reasons
+    assert any(item.startswith("tenure_days PSI") for item in advice.expected)
 
 
 @pytest.mark.slow

@@ -58,6 +58,7 @@ def test_score_then_monitor_end_to_end(trained, tmp_path, monkeypatch, capsys):
     (report,) = (tmp_path / "reports" / "simulated").glob("*/monitor-report.md")
     body = report.read_text()
     assert "## Verdict" in body and "| score (probability) |" in body
+    assert "| set_by |" in body and "| tenure_days |" in body
     assert "## Realised conversion (matured runs)" in body and "| hot |" in body
     assert "1 superseded" in body and "skipped, unreadable" in body
     for plot in ("psi.png", "score_distribution.png", "tier_conversion.png", "calibration.png"):

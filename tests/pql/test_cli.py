@@ -63,6 +63,21 @@ def test_validate_reports_every_row_and_warns_on_silent_actions(project, monkeyp
     assert "export_report" in out and "matches no event" in out
 
 
+def test_validate_says_where_conversions_come_from_and_a_mismatched_name(
+    project, monkeypatch, capsys
+):
+    spec = dict(SPEC, label={"conversion_event": "Paid", "horizon_days": 7})
+    (project / "pql.yaml").write_text(yaml.safe_dump(spec))
+    code, out = run(["validate", "--spec", str(project / "pql.yaml")], monkeypatch, capsys)
+    assert code == 0, out
+    out = " ".join(out.split())
+    assert "label.conversion_event 'Paid' matches no event" in out
+    assert "closest event names: 'paid' (1 event)" in out
+    assert "no conversion found" in out and "exit 5" in out
+    assert "Conversions come from the first 'Paid' event (label.conversion_event)" in out
+    assert "Labels run to 2026-03-03 09:00:00+00:00: the last event" in out
+
+
 def test_spec_typo_names_file_key_and_suggestion(project, monkeypatch, capsys):
     spec = dict(SPEC, label={"conversion_event": "paid", "horizon_day": 7})
     (project / "pql.yaml").write_text(yaml.safe_dump(spec))
@@ -151,6 +166,7 @@ def test_score_writes_one_row_per_entity(trained, tmp_path, monkeypatch, capsys)
     leads = pd.read_csv(out)
     assert len(leads) == len(trained.dataset.entities)
     assert "rows out" in text and "not scored" in text
+    assert "scoring at" in text and "after the end of the data" not in text
     code, text = run(
         ["score", "--spec", spec, "--model", "models:/pql-nope@champion"], monkeypatch, capsys
     )

@@ -38,6 +38,9 @@ def test_splits_are_reported_in_time_order(trained) -> None:
     assert train.last_signup < validation.first_signup <= validation.last_signup
     assert validation.last_signup < test.first_signup
     assert trained.result.row_counts["unlabeled_horizon_past_data_end"] > 0
+    # the report says where labels ran to, and why that end
+    end = trained.dataset.data_end
+    assert trained.result.data_end_note.startswith(f"labels run to {end}: the last event")
 
 
 def test_more_of_a_positive_action_never_lowers_a_score(any_trained) -> None:
