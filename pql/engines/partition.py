@@ -41,10 +41,16 @@ _ERRORS: dict[str, type[PqlError]] = {
 
 @dataclass(frozen=True)
 class Window:
-    """The whole log's first and last usable event (None when it has none)."""
+    """The whole log's first usable event and where its labels and events end (None
+    when it has none), as `load_dataset` finds them on the whole log."""
 
     data_start: pd.Timestamp | None
-    data_end: pd.Timestamp | None
+    data_end: pd.Timestamp | None  # labels run to here (`Dataset.data_end`)
+    observed_until: pd.Timestamp | None = None  # events end here, when earlier
+
+    @property
+    def events_end(self) -> pd.Timestamp | None:
+        return self.observed_until if self.observed_until is not None else self.data_end
 
 
 def decode(frame: pd.DataFrame | None, instants: Sequence[str] = ()) -> pd.DataFrame | None:
@@ -79,7 +85,12 @@ def partition_dataset(
     dataset = load_dataset(spec, events=events, trials=trials, strict=False)
     if window is None:
         return dataset
-    return replace(dataset, data_start=window.data_start, data_end=window.data_end)
+    return replace(
+        dataset,
+        data_start=window.data_start,
+        data_end=window.data_end,
+        observed_until=window.observed_until,
+    )
 
 
 # --- pass 1: what each partition holds ------------------------------------------------------
@@ -95,6 +106,7 @@ SUMMARY_FIELDS = (
     ("conversions", "long"),
     ("first_event_us", "long"),
     ("last_event_us", "long"),
+    ("labels_until_us", "long"),
     ("error_kind", "string"),
     ("error", "string"),
 )
@@ -132,7 +144,8 @@ def summarize(spec: Spec, events: pd.DataFrame, trials: pd.DataFrame | None) -> 
         entities=quality.entities,
         conversions=quality.conversions,
         first_event_us=_micros(dataset.data_start),
-        last_event_us=_micros(dataset.data_end),
+        last_event_us=_micros(dataset.events_end),
+        labels_until_us=_micros(dataset.data_end),
     )
     return pd.DataFrame([row])
 
@@ -163,7 +176,7 @@ class LogSummary:
     def lines(self, unit: str = "partitions") -> list[str]:
         """The report, as the console prints it (`unit`: what the engine calls a part)."""
         start = self.window.data_start
-        end = self.window.data_end
+        end = self.window.events_end
         out = [
             f"{self.rows_read:,} event rows read in {self.partitions:,} {unit}: "
             f"{self.usable:,} usable, {self.entities:,} entities, "
@@ -203,6 +216,11 @@ def combine(summaries: pd.DataFrame) -> LogSummary:
 
     first_us = summaries["first_event_us"].dropna()
     last_us = summaries["last_event_us"].dropna()
+    # a partition's label end is the later of its last event and its latest trials
+    # conversion (or data.end_at), so the whole log's is the latest of them
+    labels_us = summaries["labels_until_us"].dropna()
+    events_end = _stamp(last_us.max()) if len(last_us) else None
+    labels_end = _stamp(labels_us.max()) if len(labels_us) else None
     return LogSummary(
         partitions=len(summaries),
         rows_read=total("rows_read"),
@@ -215,7 +233,8 @@ def combine(summaries: pd.DataFrame) -> LogSummary:
         conversions=total("conversions"),
         window=Window(
             _stamp(first_us.min()) if len(first_us) else None,
-            _stamp(last_us.max()) if len(last_us) else None,
+            labels_end,
+            events_end if events_end != labels_end else None,
         ),
     )
 
