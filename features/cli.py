@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -27,6 +27,9 @@ from pql.features.definitions import FeatureDefinitions
 from pql.features.pipeline import Dataset, live_features, load_dataset, training_features
 from pql.features.spec import Spec, load_spec
 from pql.settings import Settings
+
+if TYPE_CHECKING:
+    from pql.engines.partition import LogSummary
 
 
 def load_checked(spec_path: Path, *, strict: bool = True) -> Dataset:
@@ -137,17 +140,8 @@ def _bucket_features(spec: Spec, out: Path, moment: pd.Timestamp | None, buckets
     started = time.perf_counter()
     with console.status(f"Splitting into {buckets} entity buckets and building features ..."):
         run = features_run(spec, out, moment, buckets, Settings.from_env().bucket_dir)
-    for line in run.summary.lines("buckets"):
-        console.print(line, highlight=False)
-    what = "live rows at " + str(moment) if moment is not None else "snapshot rows"
-    not_live = f" ({run.summary.entities - run.rows_written:,} entities not scorable then)"
-    console.print(
-        f"{run.rows_written:,} {what}"
-        + (not_live if moment is not None else "")
-        + f", {len(FeatureDefinitions.from_spec(spec).names)} features, in {run.buckets} "
-        f"buckets in {time.perf_counter() - started:.1f}s -> {out}",
-        highlight=False,
-    )
+    where = f"in {run.buckets} buckets"
+    _print_run(spec, run.summary, run.rows_written, moment, started, out, "buckets", where)
 
 
 def check_spark_output(out: str, table: str | None) -> None:
@@ -170,15 +164,30 @@ def _spark_features(
     spark = session_for(Settings.from_env())
     with console.status("Spark: reading and summarising the partitions ..."):
         run = features_run(spark, spec, out, table, moment, partitions)
-    for line in run.summary.lines():
+    summary, written = run.summary, run.rows_written
+    _print_run(spec, summary, written, moment, started, table or out, "partitions", "on Spark")
+
+
+def _print_run(
+    spec: Spec,
+    summary: LogSummary,
+    rows_written: int,
+    moment: pd.Timestamp | None,
+    started: float,
+    out: object,
+    unit: str,
+    where: str,
+) -> None:
+    """An engine run's report and what it wrote (buckets and Spark say the same)."""
+    for line in summary.lines(unit):
         console.print(line, highlight=False)
     what = "live rows at " + str(moment) if moment is not None else "snapshot rows"
-    not_live = f" ({run.summary.entities - run.rows_written:,} entities not scorable then)"
+    not_live = f" ({summary.entities - rows_written:,} entities not scorable then)"
     console.print(
-        f"{run.rows_written:,} {what}"
+        f"{rows_written:,} {what}"
         + (not_live if moment is not None else "")
-        + f", {len(FeatureDefinitions.from_spec(spec).names)} features, on Spark in "
-        f"{time.perf_counter() - started:.1f}s -> {table or out}",
+        + f", {len(FeatureDefinitions.from_spec(spec).names)} features, {where} in "
+        f"{time.perf_counter() - started:.1f}s -> {out}",
         highlight=False,
     )
 
