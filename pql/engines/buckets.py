@@ -160,7 +160,7 @@ def _events_source(spec: Spec) -> SplitSource:
         format=source.format,
         encoding=source.encoding,
         key=key,
-        columns=[*columns, *spec.property_columns],
+        required=[*columns, *spec.property_columns],
         text_columns=text,
         what="events",
     )
@@ -188,7 +188,7 @@ def _trials_source(spec: Spec) -> SplitSource | None:
         format=source.format,
         encoding=source.encoding,
         key=key,
-        columns=None,  # the trials reader keeps every column (extras ride along)
+        required=[],  # the trials reader checks its own columns
         text_columns=text,
         what="trials",
     )

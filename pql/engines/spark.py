@@ -266,8 +266,13 @@ def spark_log(spark: SparkSession, spec: Spec, partitions: int | None = None) ->
     key = mapped.account_id if spec.entity == "account" else mapped.user_id
     if key is None:
         raise UsageError("entity 'account' needs data.events.columns.account_id")
+    raw_events = read_source(
+        spark, source_location(source), source.table, source.format, "data.events"
+    )
+    # every column rides along: an exact duplicate is identical in every source column
+    event_columns.update({name: name for name in raw_events.columns if name not in event_columns})
     events, event_instants = _prepared(
-        read_source(spark, source_location(source), source.table, source.format, "data.events"),
+        raw_events,
         event_columns,
         key,
         count,

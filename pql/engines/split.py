@@ -47,7 +47,9 @@ class SplitSource:
     format: str  # auto, csv, parquet, jsonl
     encoding: str
     key: str  # the id column that decides the bucket
-    columns: Sequence[str] | None  # None: every column (the trials reader keeps them all)
+    # columns that must exist; every column is split (a duplicate event is identical in
+    # every column, and the trials reader keeps them all), as the local readers read them
+    required: Sequence[str]
     text_columns: Sequence[str]  # read as text where the format has no types (CSV)
     what: str  # "events" or "trials", for messages
 
@@ -114,7 +116,7 @@ def _batches(source: SplitSource) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
             dataset = ds.dataset(source.path, format="parquet")
             _check_columns(source, dataset.schema.names)
             scanner = ds.Scanner.from_dataset(
-                dataset, columns=_wanted(source, dataset.schema.names), batch_size=BATCH_ROWS
+                dataset, columns=list(dataset.schema.names), batch_size=BATCH_ROWS
             )
             return scanner.projected_schema, scanner.to_batches()
         if fmt == "csv":
@@ -125,7 +127,7 @@ def _batches(source: SplitSource) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
                 header = probe.schema.names
             _check_columns(source, header)
             convert = pcsv.ConvertOptions(
-                include_columns=_wanted(source, header),
+                include_columns=list(header),
                 column_types={c: pa.string() for c in source.text_columns if c in header},
                 strings_can_be_null=True,
             )
@@ -157,7 +159,7 @@ def _jsonl_batches(source: SplitSource) -> tuple[pa.Schema, Iterator[pa.RecordBa
     if first is None:
         return pa.schema([]), iter(())
     _check_columns(source, [str(c) for c in first.columns])
-    wanted = _wanted(source, [str(c) for c in first.columns])
+    wanted = [str(c) for c in first.columns]
     schema = pa.Schema.from_pandas(first[wanted], preserve_index=False)
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -168,12 +170,8 @@ def _jsonl_batches(source: SplitSource) -> tuple[pa.Schema, Iterator[pa.RecordBa
     return schema, batches()
 
 
-def _wanted(source: SplitSource, present: Sequence[str]) -> list[str]:
-    return list(present) if source.columns is None else list(dict.fromkeys(source.columns))
-
-
 def _check_columns(source: SplitSource, present: Sequence[str]) -> None:
-    wanted = [source.key] if source.columns is None else list(source.columns)
+    wanted = [source.key, *source.required]
     missing = [c for c in dict.fromkeys(wanted) if c not in set(present)]
     if missing:
         raise DataError(

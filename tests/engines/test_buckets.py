@@ -102,6 +102,29 @@ def test_a_small_log_in_many_buckets_leaves_empty_ones(skewed_folder: Path, tmp_
     same_rows(pd.read_parquet(tmp_path / "live.parquet"), live_features(local, as_of)[0])
 
 
+def test_rows_differing_only_in_an_unmapped_column_stay_two_events(
+    skewed_folder: Path, tmp_path: Path
+) -> None:
+    """An exact duplicate is identical in every source column: the split keeps them all."""
+    events = pd.read_parquet(skewed_folder / "events.parquet")
+    trials = pd.read_parquet(skewed_folder / "trials.parquet")
+    users = trials["user_id"].iloc[:20]
+    picked = events[events["user_id"].isin(users)]
+    twins = pd.concat([picked.assign(item="a"), picked.head(50).assign(item="b")])
+    twins.to_parquet(tmp_path / "events.parquet")
+    trials[trials["user_id"].isin(users)].to_parquet(tmp_path / "trials.parquet")
+    raw = yaml.safe_load((skewed_folder / "pql.yaml").read_text())
+    raw["data"]["events"]["path"] = "events.parquet"
+    raw["data"]["trials"]["path"] = "trials.parquet"
+    (tmp_path / "pql.yaml").write_text(yaml.safe_dump(raw))
+    spec = load_spec(tmp_path / "pql.yaml")
+    local = load_dataset(spec)
+    assert local.quality.usable_rows == len(twins)  # nothing dropped as a duplicate
+    result = features_run(spec, tmp_path / "rows.parquet", None, 4)
+    assert result.summary.usable == len(twins)
+    same_rows(pd.read_parquet(tmp_path / "rows.parquet"), training_features(local)[0])
+
+
 @pytest.mark.parametrize(
     ("spec_name", "fixture"), [("pql.yaml", "trained"), ("pql-accounts.yaml", "trained_accounts")]
 )
