@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_serving import (  # the serving benchmark's model and server helpers
     HOST,
     _event_loop,
+    exchange,
     free_port,
     prepare_model,
     request_body,
@@ -92,13 +93,7 @@ async def _client(port: int, payload: bytes, deadline: float, tallies: list[Tall
         try:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                writer.write(payload)
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                await reader.readexactly(length)
+                head = await exchange(reader, writer, payload)
                 tallies[-1].add((time.perf_counter() - started) * 1000, int(head[9:12]))
                 if b"connection: close" in head.lower():
                     break

@@ -164,6 +164,20 @@ def _ready(port: int) -> bool:
         return False
 
 
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes
+) -> bytes:
+    """Send one request on a keep-alive connection and read its whole answer; the head."""
+    writer.write(payload)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return head
+
+
 async def _connection(
     port: int, payload: bytes, deadline: float, budget: list[int]
 ) -> tuple[list[float], int]:
@@ -174,13 +188,7 @@ async def _connection(
         while budget[0] > 0 and time.perf_counter() < deadline:
             budget[0] -= 1
             started = time.perf_counter()
-            writer.write(payload)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
+            head = await exchange(reader, writer, payload)
             latencies.append((time.perf_counter() - started) * 1000)
             errors += head[9:12] != b"200"
     finally:
