@@ -19,7 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pql.features.definitions import WEEK_MS, FeatureDefinitions
+from pql.features.calendar import local_days
+from pql.features.definitions import (
+    MIN_ACTIVE_DAYS_WINDOW,
+    WEEK_MS,
+    FeatureDefinitions,
+    window_activity_features,
+)
 
 DAY_MS = 24 * 3600 * 1000
 HOUR_MS = 3600 * 1000
@@ -43,6 +49,8 @@ class EventArrays:
     session: np.ndarray | None = None
     user: np.ndarray | None = None
     properties: dict[str, np.ndarray] | None = None
+    #: per distinct-counted property column, integer codes of its values (-1: missing)
+    distinct: dict[str, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,9 @@ class _SortedLog:
     `searchsorted` answers "first event of entity e at or after time t" for many rows.
     """
 
-    def __init__(self, events: EventArrays, rows: QueryRows, n_entities: int) -> None:
+    def __init__(
+        self, events: EventArrays, rows: QueryRows, n_entities: int, timezone: str = "UTC"
+    ) -> None:
         # Per entity: events count from signup up to the earlier of conversion and its
         # latest cutoff (later events can never be read). All rows of one entity share
         # its signup and conversion time.
@@ -106,6 +116,8 @@ class _SortedLog:
         self.properties = {
             name: values[order] for name, values in (events.properties or {}).items()
         }
+        self.distinct = {name: values[order] for name, values in (events.distinct or {}).items()}
+        self.day = local_days(self.time_ms, timezone)  # calendar day in the product's zone
 
     def bound_keys(self, entity: np.ndarray, time_ms: np.ndarray) -> np.ndarray:
         """Search keys for bounds; callers pass times in [signup, as_of], inside the span."""
@@ -136,13 +148,14 @@ def _prefix(flag_or_values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _group(key: np.ndarray, entity: np.ndarray, time_ms: np.ndarray) -> _Group:
-    day_flag = _new_run_flags(entity, time_ms // DAY_MS)
+def _group(key: np.ndarray, entity: np.ndarray, time_ms: np.ndarray, day: np.ndarray) -> _Group:
+    day_flag = _new_run_flags(entity, day)
     return _Group(key=key, time_ms=time_ms, day_starts=_prefix(day_flag), day_flag=day_flag)
 
 
 def _distinct_days(group: _Group, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Distinct UTC days among events [lo, hi): day starts inside plus a day cut at lo."""
+    """Distinct calendar days (in the product's zone) among events [lo, hi): day starts
+    inside plus a day cut at lo."""
     inside = group.day_starts[hi] - group.day_starts[lo]
     has_any = hi > lo
     cut = np.zeros(len(lo), dtype=bool)
@@ -153,15 +166,29 @@ def _distinct_days(group: _Group, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 class _Bounds:
     """Per-row time bounds and their binary-search positions in one group."""
 
-    def __init__(self, log: _SortedLog, group: _Group, rows: QueryRows, hi_ms: np.ndarray) -> None:
-        def position(time_ms: np.ndarray) -> np.ndarray:
-            return np.searchsorted(group.key, log.bound_keys(rows.entity, time_ms), side="left")
-
-        self.lo = position(rows.signup_ms)
-        self.hi = position(hi_ms)
-        self.week = position(np.maximum(rows.signup_ms, hi_ms - WEEK_MS))
+    def __init__(
+        self,
+        log: _SortedLog,
+        group: _Group,
+        rows: QueryRows,
+        hi_ms: np.ndarray,
+        extra_windows: tuple[int, ...] = (),
+    ) -> None:
+        self._find = lambda time_ms: np.searchsorted(  # noqa: E731
+            group.key, log.bound_keys(rows.entity, time_ms), side="left"
+        )
+        self._signup, self._hi_ms = rows.signup_ms, hi_ms
+        self.lo = self._find(rows.signup_ms)
+        self.hi = self._find(hi_ms)
+        self.week = self.since(WEEK_MS)
         self.count = self.hi - self.lo
         self.count_7d = self.hi - self.week
+        #: first position inside each extra window (the last N days before the cutoff)
+        self.window = {days: self.since(days * DAY_MS) for days in extra_windows}
+
+    def since(self, span_ms: int) -> np.ndarray:
+        """Position of the first event in the `span_ms` before each row's cutoff."""
+        return self._find(np.maximum(self._signup, self._hi_ms - span_ms))
 
 
 def _hours(delta_ms: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -183,7 +210,7 @@ def _first_and_last_hours(
 def _longest_streak(
     log: _SortedLog, group: _Group, rows: QueryRows, hi_ms: np.ndarray
 ) -> np.ndarray:
-    """Longest run of consecutive active UTC days before each row's cutoff.
+    """Longest run of consecutive active calendar days before each row's cutoff.
 
     For every entity-day we know the streak length ending there and, by a running max,
     the longest streak so far; a row reads it at its last active day before the cutoff.
@@ -192,7 +219,7 @@ def _longest_streak(
     if len(starts) == 0:
         return np.zeros(len(rows.entity), dtype=np.int64)
     entity = log.entity[starts]
-    day = log.time_ms[starts] // DAY_MS
+    day = log.day[starts]
     follows = np.zeros(len(starts), dtype=bool)
     follows[1:] = (entity[1:] == entity[:-1]) & (day[1:] == day[:-1] + 1)
     run_start = np.maximum.accumulate(np.where(follows, 0, np.arange(len(starts))))
@@ -236,8 +263,21 @@ def _session_starts(log: _SortedLog, gap_minutes: float) -> np.ndarray:
     return flag
 
 
+def _distinct_values(codes: np.ndarray, entity: np.ndarray, bounds: _Bounds) -> np.ndarray:
+    """Distinct values (codes >= 0) among each row's events [lo, hi) of one action.
+
+    `lo` is the entity's first event in the log (nothing before signup is in it), so a
+    value is new to the row exactly when its first occurrence is in [lo, hi): a prefix
+    sum of first-occurrence flags answers every cutoff at once (point in time)."""
+    known = np.flatnonzero(codes >= 0)
+    first = np.zeros(len(codes), dtype=bool)
+    first[known[_first_occurrences(entity[known], codes[known])]] = True
+    prefix = _prefix(first)
+    return prefix[bounds.hi] - prefix[bounds.lo]
+
+
 def _activity_trend(last_week: np.ndarray, week_before: np.ndarray) -> np.ndarray:
-    """(last 7 d - the 7 d before) / both: -1 = stopped, +1 = only recent, 0 = flat/none."""
+    """(last N d - the N d before) / both: -1 = stopped, +1 = only recent, 0 = flat/none."""
     total = last_week + week_before
     return np.where(total > 0, (last_week - week_before) / np.maximum(total, 1), 0.0)
 
@@ -347,12 +387,13 @@ def compute_features(
     Pure function: no I/O, no pandas. Returns one array per name in
     `definitions.names`, aligned with `rows`.
     """
-    log = _SortedLog(events, rows, n_entities)
+    log = _SortedLog(events, rows, n_entities, definitions.timezone)
     hi_ms = np.maximum(np.minimum(rows.as_of_ms, rows.stop_ms), rows.signup_ms)
     out: dict[str, np.ndarray] = {}
+    windows = definitions.extra_windows
 
-    everything = _group(log.key, log.entity, log.time_ms)
-    all_bounds = _Bounds(log, everything, rows, hi_ms)
+    everything = _group(log.key, log.entity, log.time_ms, log.day)
+    all_bounds = _Bounds(log, everything, rows, hi_ms, windows)
     prior_week = np.searchsorted(
         everything.key,
         log.bound_keys(rows.entity, np.maximum(rows.signup_ms, hi_ms - 2 * WEEK_MS)),
@@ -370,6 +411,15 @@ def compute_features(
     out["longest_streak_days"] = _longest_streak(log, everything, rows, hi_ms)
     out["activity_trend_7d"] = _activity_trend(all_bounds.count_7d, all_bounds.week - prior_week)
     out["hours_since_last_event"] = since_last
+    for days in windows:
+        start = all_bounds.window[days]
+        names = window_activity_features(days)
+        out[names[0]] = all_bounds.hi - start
+        if days >= MIN_ACTIVE_DAYS_WINDOW:
+            out[names[1]] = _distinct_days(everything, start, all_bounds.hi)
+        out[names[-1]] = _activity_trend(
+            all_bounds.hi - start, start - all_bounds.since(2 * days * DAY_MS)
+        )
     members = _Members(log, rows, hi_ms) if definitions.account_level else None
     if members is not None:
         out.update(members.account_features(out["events_count"]))
@@ -379,8 +429,8 @@ def compute_features(
         member = np.zeros(len(vocabulary) + 1, dtype=bool)  # last slot: code -1
         member[[vocabulary.index(name) for name in action.events]] = True
         idx = np.flatnonzero(member[log.event])
-        group = _group(log.key[idx], log.entity[idx], log.time_ms[idx])
-        bounds = _Bounds(log, group, rows, hi_ms)
+        group = _group(log.key[idx], log.entity[idx], log.time_ms[idx], log.day[idx])
+        bounds = _Bounds(log, group, rows, hi_ms, windows)
         first, last = _first_and_last_hours(group, bounds, rows)
         prefix = action.name
         out[f"{prefix}_count"] = bounds.count
@@ -388,7 +438,16 @@ def compute_features(
         out[f"{prefix}_active_days"] = _distinct_days(group, bounds.lo, bounds.hi)
         out[f"{prefix}_hours_to_first"] = first
         out[f"{prefix}_hours_since_last"] = last
-        if (
+        for days in windows:
+            out[f"{prefix}_count_{days}d"] = bounds.hi - bounds.window[days]
+        if action.aggregate == "distinct" and action.property_feature is not None:
+            codes = (log.distinct or {}).get(action.property_column or "")
+            out[action.property_feature] = (
+                np.zeros(len(rows.entity), dtype=np.int64)
+                if codes is None
+                else _distinct_values(codes[idx], log.entity[idx], bounds)
+            )
+        elif (
             action.property_feature is not None
             and action.property_column is not None
             and action.aggregate is not None
@@ -472,4 +531,5 @@ def _take_events(events: EventArrays, idx: np.ndarray, entity_offset: int) -> Ev
         session=take(events.session),
         user=take(events.user),
         properties={name: values[idx] for name, values in (events.properties or {}).items()},
+        distinct={name: values[idx] for name, values in (events.distinct or {}).items()},
     )

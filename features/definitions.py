@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pql.features.spec import Monotone, Spec
+from pql.features.spec import BASE_WINDOW_DAYS, Monotone, Spec
 
 #: Measures computed for every action, in output order.
 ACTION_MEASURES = ("count", "count_7d", "active_days", "hours_to_first", "hours_since_last")
@@ -45,6 +45,30 @@ ACCOUNT_FEATURES = (
 ACCOUNT_ACTION_MEASURES = ("users",)
 
 WEEK_MS = 7 * 24 * 3600 * 1000
+DAY_LENGTH_MS = 24 * 3600 * 1000
+#: Shortest extra window with its own active-days feature: within 24 hours "active days"
+#: would only say whether the window crossed midnight.
+MIN_ACTIVE_DAYS_WINDOW = 2
+_WINDOWED = re.compile(r"_(\d+)d$")
+
+
+def window_days_of(name: str) -> int | None:
+    """The window length a feature name ends with (`count_28d` -> 28), else None."""
+    found = _WINDOWED.search(name)
+    return int(found.group(1)) if found else None
+
+
+def window_phrase(days: int) -> str:
+    """How a person says a recent window: the exact hours before the cutoff."""
+    return "in the last 24 hours" if days == 1 else f"in the last {days} days"
+
+
+def window_activity_features(days: int) -> tuple[str, ...]:
+    """Entity-wide features of one extra window (the 7-day ones are `ACTIVITY_FEATURES`)."""
+    names = [f"events_count_{days}d"]
+    if days >= MIN_ACTIVE_DAYS_WINDOW:
+        names.append(f"active_days_{days}d")
+    return (*names, f"activity_trend_{days}d")
 
 #: Features whose value is set by *when* a row is scored, not by what the entity did:
 #: its age, and the hours since its last activity (per entity and per action). Scoring
@@ -67,6 +91,13 @@ class ActionDefinition:
     aggregate: str | None = None
     direction: Monotone = Monotone.increasing
     account_level: bool = False
+    #: recent windows besides 7 days (`features.windows_days`): one count each
+    extra_windows: tuple[int, ...] = ()
+
+    @property
+    def window_measures(self) -> tuple[str, ...]:
+        """`count_1d`, `count_28d`, ...: the action's counts in the extra windows."""
+        return tuple(f"count_{days}d" for days in self.extra_windows)
 
     @property
     def property_feature(self) -> str | None:
@@ -82,6 +113,7 @@ class ActionDefinition:
     @property
     def feature_names(self) -> tuple[str, ...]:
         measures = ACTION_MEASURES + (ACCOUNT_ACTION_MEASURES if self.account_level else ())
+        measures += self.window_measures
         names = tuple(f"{self.name}_{measure}" for measure in measures)
         extra = self.property_feature
         return (*names, extra) if extra else names
@@ -94,9 +126,14 @@ class FeatureDefinitions:
     actions: tuple[ActionDefinition, ...]
     account_level: bool = False
     session_gap_minutes: float = 30.0
+    #: recent windows besides the 7 days every spec has, ascending
+    extra_windows: tuple[int, ...] = ()
+    #: IANA zone whose calendar days active days and streaks count
+    timezone: str = "UTC"
 
     @classmethod
     def from_spec(cls, spec: Spec) -> FeatureDefinitions:
+        extra = tuple(d for d in spec.features.windows_days if d != BASE_WINDOW_DAYS)
         actions = tuple(
             ActionDefinition(
                 name=name,
@@ -105,6 +142,7 @@ class FeatureDefinitions:
                 aggregate=action.aggregate,
                 direction=action.direction(),
                 account_level=spec.entity == "account",
+                extra_windows=extra,
             )
             for name, action in spec.actions.items()
         )
@@ -112,7 +150,14 @@ class FeatureDefinitions:
             actions=actions,
             account_level=spec.entity == "account",
             session_gap_minutes=spec.features.session_gap_minutes,
+            extra_windows=extra,
+            timezone=spec.timezone,
         )
+
+    @property
+    def window_features(self) -> tuple[str, ...]:
+        """Entity-wide features of the extra windows, in output order."""
+        return tuple(name for days in self.extra_windows for name in window_activity_features(days))
 
     @property
     def vocabulary(self) -> tuple[str, ...]:
@@ -125,13 +170,36 @@ class FeatureDefinitions:
         names = list(ACTIVITY_FEATURES)
         if self.account_level:
             names += ACCOUNT_FEATURES
+        names += self.window_features
         for action in self.actions:
             names += action.feature_names
         return names
 
     @property
     def property_columns(self) -> tuple[str, ...]:
-        return tuple(sorted({a.property_column for a in self.actions if a.property_column}))
+        """Columns read as numbers (summed or maxed); distinct ones are `distinct_columns`."""
+        return tuple(
+            sorted(
+                {
+                    a.property_column
+                    for a in self.actions
+                    if a.property_column and a.aggregate != "distinct"
+                }
+            )
+        )
+
+    @property
+    def distinct_columns(self) -> tuple[str, ...]:
+        """Columns whose distinct values an action counts: compared as text ids."""
+        return tuple(
+            sorted(
+                {
+                    a.property_column
+                    for a in self.actions
+                    if a.property_column and a.aggregate == "distinct"
+                }
+            )
+        )
 
     def monotone_directions(self) -> dict[str, int]:
         """Feature -> +1 / -1 for count-like action features; others are unconstrained."""
@@ -139,8 +207,11 @@ class FeatureDefinitions:
         directions = {}
         measures = COUNT_MEASURES + (ACCOUNT_ACTION_MEASURES if self.account_level else ())
         for action in self.actions:
-            for measure in measures:
+            for measure in measures + action.window_measures:
                 directions[f"{action.name}_{measure}"] = sign[action.direction]
+            if action.aggregate == "distinct" and action.property_feature:
+                # more different items is more of the action, like a count
+                directions[action.property_feature] = sign[action.direction]
         return directions
 
     def action_of(self, feature: str) -> str | None:

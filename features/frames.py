@@ -53,8 +53,13 @@ def encode_events(
     if definitions.account_level:
         user = pd.factorize(events["user_id"])[0].astype(np.int32)
     properties = {
-        name: pd.to_numeric(events[name], errors="coerce").to_numpy(np.float64)
+        name: _numeric(events[name])
         for name in definitions.property_columns
+        if name in events.columns
+    }
+    distinct = {
+        name: distinct_codes(events[name])
+        for name in definitions.distinct_columns
         if name in events.columns
     }
     return EventArrays(
@@ -64,7 +69,21 @@ def encode_events(
         session=session,
         user=user,
         properties=properties,
+        distinct=distinct,
     )
+
+
+def _numeric(values: pd.Series) -> np.ndarray:
+    """A summed or maxed property as float64 (text read as ids, e.g. also counted
+    distinct by another action, is converted value by value; non-numbers are NaN)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    return pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
+
+
+def distinct_codes(values: pd.Series) -> np.ndarray:
+    """Equal values -> equal codes, missing -> -1: a distinct count compares equality only."""
+    return pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64)
 
 
 def encode_rows(rows: pd.DataFrame, entities: pd.Index) -> QueryRows:

@@ -11,9 +11,12 @@ say so instead of letting the rows silently fail to match.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -67,3 +70,23 @@ def repeated_numbers(ids: Iterable[str]) -> list[tuple[str, str]]:
         if first != original:
             pairs.append((first, original))
     return pairs
+
+
+def id_text(value: Any) -> str | None:
+    """One id value as pql compares ids: text stripped as written ("7.0" is not "7"), a
+    number as its integer text (42.0 -> "42"), blank or missing -> None. The event reader
+    and a live request's distinct-counted properties both go through it."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, str):  # text is an id as written: "7.0" is not "7"
+        return value.strip() or None
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else repr(number)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return str(value).strip() or None

@@ -19,7 +19,8 @@ Canonical events (usable rows only, fresh RangeIndex, not sorted):
 ``user_id``, ``account_id``, ``event`` (categoricals of str; ``account_id`` all missing
 when the spec maps none), ``timestamp`` (datetime64[ns, UTC]), ``session_id`` (only when
 mapped: int64 if the source holds integers, CSV included, else a categorical of str) and
-each of `Spec.property_columns` as float64. Ids are stripped; blank ids are missing; a
+each of `Spec.property_columns` as float64 (a column an action counts distinct values
+of, `Spec.distinct_columns`, as a categorical of id text instead). Ids are stripped; blank ids are missing; a
 number id (a Parquet or JSON number) is its integer text ("42", also from 42.0); a text
 id is kept as written: CSV ids are read as text, so "007" stays "007", "42.0" stays
 "42.0" and a CSV id "NULL" or "nan" is an id (`features.ids`; a warning names them).
@@ -53,6 +54,7 @@ import pyarrow.parquet as pq
 from pql.errors import DataError, SpecError
 from pql.features.adapters import adapt_file
 from pql.features.ids import NULL_LIKE, repeated_numbers
+from pql.features.ids import id_text as _id_text
 from pql.features.jsonlines import JsonLineError, json_line_objects
 from pql.features.spec import Spec, TrialColumns
 from pql.features.textlines import (
@@ -651,23 +653,6 @@ def _float_id_texts(values: np.ndarray) -> np.ndarray:
     return texts
 
 
-def _id_text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, str):  # text is an id as written: "7.0" is not "7"
-        return value.strip() or None
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        number = float(value)
-        return str(int(number)) if number.is_integer() else repr(number)
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return str(value).strip() or None
-
-
 @dataclass(frozen=True)
 class _IdColumns:
     """Reads id-like columns of one source, naming the column when a cell is no id."""
@@ -1027,7 +1012,7 @@ def load_events(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedEvents:
             source.encoding,
             "events",
             mapping,
-            ("user_id", "account_id", "event", "timestamp", "plan"),
+            ("user_id", "account_id", "event", "timestamp", "plan", *spec.distinct_columns),
             keys,
             all_columns=True,  # a duplicate is identical in every column, mapped or not
         )
@@ -1057,6 +1042,9 @@ def load_events(spec: Spec, frame: pd.DataFrame | None = None) -> LoadedEvents:
         columns["signup_at"] = signup.values.array
         warnings += _timestamp_warnings(mapping["signup_at"], raw[mapping["signup_at"]], signup)
     for prop in spec.property_columns:
+        if prop in spec.distinct_columns:  # item ids: text, normalised as every id is
+            columns[prop] = column.ids(prop)
+            continue
         values, bad = _numbers(raw[prop])
         columns[prop] = values
         if bad.any():

@@ -14,6 +14,7 @@ import numpy as np
 
 from pql.features.compute import NEVER_MS, EventArrays, QueryRows, compute_features
 from pql.features.definitions import FeatureDefinitions
+from pql.features.ids import id_text
 
 
 @lru_cache(maxsize=64)
@@ -42,8 +43,12 @@ def entity_features(
     session_ids: Sequence[object] | None = None,
     user_ids: Sequence[object] | None = None,
     properties: Mapping[str, Sequence[float]] | None = None,
+    distinct_values: Mapping[str, Sequence[object]] | None = None,
 ) -> np.ndarray:
-    """One entity's feature vector at `as_of_ms` (UTC epoch milliseconds)."""
+    """One entity's feature vector at `as_of_ms` (UTC epoch milliseconds).
+
+    `distinct_values` holds, per distinct-counted property column, each event's value
+    (None when the event has none); ids compare as the event reader compares them."""
     n = len(event_names)
     events = EventArrays(
         entity=np.zeros(n, dtype=np.int64),
@@ -52,6 +57,7 @@ def entity_features(
         session=None if session_ids is None else _factorize(session_ids),
         user=None if user_ids is None else _factorize(user_ids),
         properties={k: np.asarray(v, dtype=np.float64) for k, v in (properties or {}).items()},
+        distinct={k: _id_codes(v) for k, v in (distinct_values or {}).items()},
     )
     rows = QueryRows(
         entity=np.zeros(1, dtype=np.int64),
@@ -68,3 +74,14 @@ def _factorize(values: Sequence[object]) -> np.ndarray:
     if len(values) == 0:
         return np.zeros(0, dtype=np.int64)
     return np.unique(np.asarray(values), return_inverse=True)[1].astype(np.int64).ravel()
+
+
+def _id_codes(values: Sequence[object]) -> np.ndarray:
+    """Equal ids -> equal codes, a missing one -> -1 (as `frames.distinct_codes`)."""
+    codes: dict[str, int] = {}
+    out = np.full(len(values), -1, dtype=np.int64)
+    for position, value in enumerate(values):
+        text = id_text(value)
+        if text is not None:
+            out[position] = codes.setdefault(text, len(codes))
+    return out

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -28,6 +29,12 @@ REASON_PLACEHOLDERS = frozenset(
 )
 #: Placeholders only an account has: members who did the action, members seen so far.
 ACCOUNT_PLACEHOLDERS = frozenset({"users", "members"})
+#: A count over one of `features.windows_days` ("{count_28d}"); the window must exist.
+WINDOW_PLACEHOLDER = re.compile(r"^count_([1-9][0-9]*)d$")
+#: The recent window every spec has: account, momentum and trigger features use it.
+BASE_WINDOW_DAYS = 7
+MAX_WINDOW_DAYS = 365
+MAX_WINDOWS = 6
 
 
 def _placeholders(template: str) -> set[str]:
@@ -208,7 +215,9 @@ class Action(_Strict):
     events: Annotated[list[str], Field(min_length=1)]
     kind: ActionKind = ActionKind.usage
     property: str | None = None
-    aggregate: Literal["sum", "max"] | None = None
+    #: sum / max of a numeric property, or `distinct`: how many different values (item
+    #: ids, documents, collaborators) the entity's events of this action carried
+    aggregate: Literal["sum", "max", "distinct"] | None = None
     reason: str | None = None
     negative_reason: str | None = None
     #: how the action reads once done, in the past tense ("uploaded a file"); the
@@ -240,7 +249,7 @@ class Action(_Strict):
                     "(no format specifications or conversions)"
                 )
         names = {name for _, name, _, _ in parts if name}
-        unknown = names - REASON_PLACEHOLDERS
+        unknown = {n for n in names - REASON_PLACEHOLDERS if not WINDOW_PLACEHOLDER.match(n)}
         if unknown:
             raise ValueError(
                 f"template {template!r} uses unknown placeholder(s) {sorted(unknown)}; "
@@ -288,6 +297,24 @@ class RuleSpec(_Strict):
 
 class FeatureSettings(_Strict):
     session_gap_minutes: Annotated[float, Field(gt=0)] = 30.0
+    #: Recent windows in whole days. 7 is always one of them (the account, momentum and
+    #: trigger features read it); each other length N adds `<action>_count_<N>d`,
+    #: `events_count_<N>d`, `activity_trend_<N>d` and (N >= 2) `active_days_<N>d`.
+    windows_days: list[Annotated[int, Field(ge=1, le=MAX_WINDOW_DAYS)]] = [BASE_WINDOW_DAYS]
+
+    @field_validator("windows_days")
+    @classmethod
+    def _windows(cls, days: list[int]) -> list[int]:
+        if len(set(days)) != len(days):
+            raise ValueError(f"window lengths must be distinct, got {days}")
+        if BASE_WINDOW_DAYS not in days:
+            raise ValueError(
+                f"must include {BASE_WINDOW_DAYS} (the window the account, momentum and "
+                f"trigger features use), e.g. [1, 7, 28]; got {days}"
+            )
+        if len(days) > MAX_WINDOWS:
+            raise ValueError(f"at most {MAX_WINDOWS} windows, got {len(days)}")
+        return sorted(days)
 
 
 class Split(_Strict):
@@ -337,6 +364,23 @@ class Spec(_Strict):
     rules: list[RuleSpec] = Field(default_factory=list)
     features: FeatureSettings = FeatureSettings()
     model: ModelSettings = ModelSettings()
+    #: The product's time zone (IANA name): active days and streaks count its local
+    #: calendar days. Cutoffs and windows are exact instants whatever the zone.
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            hint = difflib.get_close_matches(name, _zone_names(), n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise ValueError(
+                f"{name!r} is not a known IANA time zone{suggestion}; e.g. UTC, "
+                "Europe/Berlin, Asia/Shanghai"
+            ) from None
+        return name
 
     @field_validator("snapshots_days")
     @classmethod
@@ -376,6 +420,16 @@ class Spec(_Strict):
             )
         if self.entity == "account" and self.data.events.columns.account_id is None:
             raise ValueError("entity 'account' needs 'data.events.columns.account_id'")
+        for name, action in self.actions.items():
+            for template in (action.reason, action.negative_reason):
+                for field in _placeholders(template or ""):
+                    window = WINDOW_PLACEHOLDER.match(field)
+                    if window and int(window.group(1)) not in self.features.windows_days:
+                        raise ValueError(
+                            f"action '{name}': placeholder {{{field}}} needs the window "
+                            f"{window.group(1)} in 'features.windows_days' "
+                            f"(now {self.features.windows_days})"
+                        )
         if self.entity == "user":
             for name, action in self.actions.items():
                 for template in (action.reason, action.negative_reason):
@@ -395,6 +449,23 @@ class Spec(_Strict):
     def property_columns(self) -> list[str]:
         """Event property columns the actions aggregate (loaded, the rest is not)."""
         return sorted({a.property for a in self.actions.values() if a.property})
+
+    @property
+    def distinct_columns(self) -> list[str]:
+        """Property columns an action counts distinct values of: read as text ids."""
+        return sorted(
+            {a.property for a in self.actions.values() if a.property and a.aggregate == "distinct"}
+        )
+
+
+def _zone_names() -> list[str]:
+    """Known IANA zone names, for a 'did you mean' hint (empty if the system has none)."""
+    from zoneinfo import available_timezones
+
+    try:
+        return sorted(available_timezones())
+    except OSError:
+        return []
 
 
 def _location(loc: tuple[Any, ...]) -> str:

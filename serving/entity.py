@@ -111,6 +111,16 @@ class _ParsedEvents:
     sessions: list[Any] | None
     users: list[Any] | None
     properties: dict[str, list[float]]
+    distinct: dict[str, list[Any]] = field(default_factory=dict)
+
+
+def _id_value(value: Any, field_name: str) -> Any:
+    """A distinct-counted property is an id: text or a number, never a list or object."""
+    if value is None or isinstance(value, str | int | float):  # bool is an int: "True"
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInput(field_name, f"{value} is not an id")
+        return value
+    raise InvalidInput(field_name, f"expected text or a number (an id), got {type(value).__name__}")
 
 
 def _parse_events(
@@ -118,6 +128,7 @@ def _parse_events(
     property_columns: Sequence[str],
     *,
     need_users: bool = False,
+    distinct_columns: Sequence[str] = (),
 ) -> _ParsedEvents:
     """Events later than `as_of` are fine (ignored by the features); later than now is not."""
     names: list[Any] = [event.get("event") for event in events]  # text, checked below
@@ -150,6 +161,15 @@ def _parse_events(
             where = f"events[{position}].properties.{column}"
             values.append(float("nan") if raw is None else _number(raw, where))
         properties[column] = values
+    distinct: dict[str, list[Any]] = {}
+    for column in distinct_columns:
+        distinct[column] = [
+            _id_value(
+                (event.get("properties") or {}).get(column, event.get(column)),
+                f"events[{position}].properties.{column}",
+            )
+            for position, event in enumerate(events)
+        ]
     has_sessions = any(s is not None for s in sessions)
     return _ParsedEvents(
         names=names,
@@ -157,6 +177,7 @@ def _parse_events(
         sessions=[str(s) for s in sessions] if has_sessions else None,
         users=[str(u) for u in users],
         properties=properties,
+        distinct=distinct,
     )
 
 
@@ -212,7 +233,7 @@ MAX_COUNT = 1e9
 
 def feature_range(name: str) -> tuple[float, float]:
     """The values a feature can take, by what it measures (its name's ending)."""
-    if name == "activity_trend_7d":
+    if name.startswith("activity_trend_"):  # activity_trend_7d, _28d, ...
         return (-1.0, 1.0)
     if name.endswith("_share_7d") or name.endswith("_share"):
         return (0.0, 1.0)
@@ -271,7 +292,10 @@ class EntityScorer:
         if as_of_ms > _now_ms() + FUTURE_TOLERANCE_MS:
             raise InvalidInput("as_of", f"{_iso(as_of_ms)} is in the future")
         parsed = _parse_events(
-            events, self.definitions.property_columns, need_users=self.definitions.account_level
+            events,
+            self.definitions.property_columns,
+            need_users=self.definitions.account_level,
+            distinct_columns=self.definitions.distinct_columns,
         )
         if signup_at is not None:
             signup_ms = to_epoch_ms(signup_at, "signup_at")
@@ -311,6 +335,7 @@ class EntityScorer:
             session_ids=parsed.sessions,
             user_ids=parsed.users if self.definitions.account_level else None,
             properties=parsed.properties,
+            distinct_values=parsed.distinct,
         )
         return self._result(entity_id, features, as_of_ms, unknown)
 

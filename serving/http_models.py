@@ -174,7 +174,8 @@ class Event(TypedDict):
             Field(
                 max_length=MAX_PROPERTIES,
                 description="Event properties; the numeric ones the spec aggregates "
-                "(e.g. bytes) are used.",
+                "(e.g. bytes) and the ids it counts distinct values of (e.g. item_id) "
+                "are used.",
                 examples=[{"bytes": 52_000}],
             ),
         ]

@@ -25,19 +25,55 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pql.features.spec import ActionKind, Spec
+from pql.features.spec import BASE_WINDOW_DAYS, ActionKind, Spec
 from pql.serving.reasons import CONTEXT_GROUPS, Reason, feature_groups
 from pql.serving.scoring import Scorer
 
 NUMBER = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)")
 PERCENT_CONTEXT = re.compile(r"more than (\d+)% of users")
-MOMENTUM = re.compile(r"Activity (up|down): ([\d,]+) events? in the last 7 days vs ([\d,]+)")
+MOMENTUM = re.compile(
+    r"Activity (up|down): ([\d,]+) events? in the last (\d+) (days|hours) vs ([\d,]+)"
+)
+#: "in the last 28 days", "in the last 24 hours": which window a text speaks of
+IN_WINDOW = re.compile(r"in the last (\d+) (days|hours)")
+#: "Viewed pricing 3 times in the last 28 days" / "... once in the last 24 hours"
+WINDOW_COUNT = re.compile(r"\b(once|([\d,]+) times) in the last (\d+) (days|hours)")
+EVENTS_IN_WINDOW = re.compile(r"^([\d,]+) events in the last (\d+) (days|hours)")
+ACTIVE_OF_WINDOW = re.compile(r"^Active on ([\d,]+) of the last (\d+) days")
+EVERY_DAY = re.compile(r"^Active every day of the last (\d+) (days|hours)")
+DISTINCT = re.compile(r"([\d,]+) distinct ")
+ON_DAYS = re.compile(r" on ([\d,]+) (?:different )?days?\b")
 ABSENCE = re.compile(r"^(Has not|No )|\bnot yet\b", re.I)
 UNVERIFIABLE = re.compile(
-    r"\b(fewer than|only|less than)\b(?! the 7 before)|\bmore than (?!\d+% of users|the 7)", re.I
+    r"\b(fewer than|only|less than)\b(?! the (\d+|24 hours) before)"
+    r"|\bmore than (?!\d+% of users|the (\d+|24 hours) before)",
+    re.I,
 )
-#: window lengths are words of the sentence, not values: removed before numbers are read
-WINDOW_PHRASES = re.compile(r"\b(last (7|14) days|the 7 before|of the last 7 days)\b")
+
+
+def window_phrases(windows: list[int]) -> re.Pattern[str]:
+    """Window lengths are words of the sentence, not values: removed before numbers are
+    read. Only the spec's windows (and twice them: "no events in the last 14 days")."""
+    lengths = sorted({*windows, *(2 * d for d in windows)}, reverse=True)
+    days = "|".join(str(d) for d in lengths)
+    return re.compile(
+        rf"\b(last ({days}) days|last 24 hours|the ({days}|24 hours) before"
+        rf"|of the last ({days}) days)\b"
+    )
+
+
+#: the default spec's phrases (kept for callers that audit a 7-day-only text)
+WINDOW_PHRASES = window_phrases([BASE_WINDOW_DAYS])
+
+
+def _window_days(amount: str, unit: str) -> int:
+    """ "28", "days" -> 28; "24", "hours" -> 1."""
+    return int(amount) // 24 if unit == "hours" else int(amount)
+
+
+def _windowed(name: str, days: int) -> str:
+    """The feature of `name`'s measure over the last `days` (count -> count_28d)."""
+    return f"{name}_{days}d"
 TOLERANCE = 0.51  # numbers are shown rounded to whole units
 
 
@@ -71,6 +107,10 @@ class ReasonAuditor:
         self.names = feature_names
         self.groups = groups
         self.reference = reference
+        self.window_phrases = window_phrases(list(spec.features.windows_days))
+        self.distinct_features = {
+            name: f for name, f in _distinct_features(spec).items() if f in feature_names
+        }
         self.literals = {
             name: {_number(n) for n in NUMBER.findall(" ".join(filter(None, texts)))}
             for name, texts in (
@@ -118,18 +158,22 @@ class ReasonAuditor:
         momentum = MOMENTUM.search(text)
         allowed = self.allowed_numbers(group, row)
         if momentum:
-            now, before = _number(momentum.group(2)), _number(momentum.group(3))
-            last = row.get("events_count_7d", float("nan"))
-            trend = row.get("activity_trend_7d", float("nan"))
+            now, before = _number(momentum.group(2)), _number(momentum.group(5))
+            days = _window_days(momentum.group(3), momentum.group(4))
+            last = row.get(_windowed("events_count", days), float("nan"))
+            trend = row.get(_windowed("activity_trend", days), float("nan"))
+            allowed.add(last if math.isfinite(last) else 0.0)
             if not _same(now, last):
-                problems.append(f"says {now:g} events in the last 7 days, the data {last:g}")
+                problems.append(f"says {now:g} events in the last {days} days, the data {last:g}")
             if now + before > 0 and abs((now - before) / (now + before) - trend) > 0.02:
                 problems.append(f"says {before:g} the week before; the trend says otherwise")
             if (momentum.group(1) == "up") != (now > before):
                 problems.append(f"says activity {momentum.group(1)} for {now:g} vs {before:g}")
             allowed.add(before)
         elif text.startswith("Activity "):  # "Activity up: 11 events ..., more than the 7 before"
-            trend = row.get("activity_trend_7d", float("nan"))
+            window = IN_WINDOW.search(text)
+            days = _window_days(*window.groups()) if window else BASE_WINDOW_DAYS
+            trend = row.get(_windowed("activity_trend", days), float("nan"))
             if text.startswith("Activity up") != (trend > 0) or (
                 text.startswith("Activity down") != (trend < 0)
             ):
@@ -143,7 +187,8 @@ class ReasonAuditor:
             if not percentiles or not value > percentiles[share]:
                 problems.append(f"'more than {share}% of users' is not true of {measure}")
             allowed.add(float(share))
-        for token in NUMBER.findall(WINDOW_PHRASES.sub("", text)):
+        problems += self._stated_counts(group, row, text)
+        for token in NUMBER.findall(self.window_phrases.sub("", text)):
             number = _number(token)
             if not any(abs(number - a) <= TOLERANCE for a in allowed):
                 problems.append(f"the number {token} is none of the entity's values")
@@ -163,27 +208,85 @@ class ReasonAuditor:
             problems.append(f"a reason for a high score that states {reason.measure} = 0")
         return [Contradiction(entity_id, text, p) for p in problems]
 
+    def _stated_counts(self, group: str, row: dict[str, float], text: str) -> list[str]:
+        """A count said of a window, of distinct values or of days is exactly the
+        entity's value of that very feature (not merely one of the group's values)."""
+        stated: list[tuple[str, float]] = []
+        action = self.spec.actions.get(group)
+        if action is not None:
+            found = WINDOW_COUNT.search(text)
+            if found:
+                n = 1.0 if found.group(1) == "once" else _number(found.group(2))
+                days = _window_days(found.group(3), found.group(4))
+                stated.append((_windowed(f"{group}_count", days), n))
+            found = DISTINCT.search(text)
+            if found:
+                feature = self.distinct_features.get(group, f"{group}_distinct")
+                stated.append((feature, _number(found.group(1))))
+                count = row.get(f"{group}_count", float("nan"))
+                if _number(found.group(1)) > count:
+                    return [f"says {found.group(1)} distinct values from {count:g} events"]
+            found = ON_DAYS.search(text)
+            if found:
+                stated.append((f"{group}_active_days", _number(found.group(1))))
+        else:
+            found = EVENTS_IN_WINDOW.search(text)
+            if found:
+                days = _window_days(found.group(2), found.group(3))
+                stated.append((_windowed("events_count", days), _number(found.group(1))))
+            found = EVERY_DAY.search(text)
+            if found:  # only when the window's every calendar day (days + 1) had events
+                days = _window_days(found.group(1), found.group(2))
+                value = row.get(_windowed("active_days", days), float("nan"))
+                if not value > days:
+                    return [f"says active every day of {days} days, active_days is {value:g}"]
+            found = ACTIVE_OF_WINDOW.search(text)
+            if found:
+                n, days = _number(found.group(1)), int(found.group(2))
+                stated.append((_windowed("active_days", days), n))
+                if n > days:
+                    return [f"says active on {n:g} of the last {days} days"]
+        problems = []
+        for feature, n in stated:
+            value = row.get(feature, float("nan"))
+            if not (math.isfinite(value) and abs(value - n) <= TOLERANCE):
+                problems.append(f"says {n:g}, the entity's {feature} is {value:g}")
+        return problems
+
     def _presence(self, group: str, row: dict[str, float], text: str, positive: bool):
         action = self.spec.actions.get(group)
         absent = bool(ABSENCE.search(text))
+        window = IN_WINDOW.search(text)
+        days = _window_days(*window.groups()) if window else None
         if action is None:
             claims = {
-                "No events in the last 7 days": "events_count_7d",
-                "No events in the last 14 days": "events_count_7d",
-                "Active on none of the last 7 days": "active_days_7d",
+                "No events in the last": "events_count",
+                "Active on none of the last": "active_days",
                 "No new members in the last 7 days": "new_users_7d",
             }
-            for claim, feature in claims.items():
-                if text.startswith(claim) and row.get(feature, 0) > 0:
+            for claim, name in claims.items():
+                if not text.startswith(claim):
+                    continue
+                if name == "new_users_7d":
+                    feature = name
+                else:
+                    # "no events in the last 14 days": twice a window; its half is checked
+                    length = days if days is not None else BASE_WINDOW_DAYS
+                    if _windowed(name, length) not in self.names and length % 2 == 0:
+                        length //= 2
+                    feature = _windowed(name, length)
+                    if feature not in self.names:
+                        return [f"says '{text}' of a window this model has no feature for"]
+                if row.get(feature, 0) > 0:
                     return [f"says '{claim}', the data has {feature} = {row[feature]:g}"]
             return []
         count = row.get(f"{group}_count", float("nan"))
         did = math.isfinite(count) and count > 0
-        week = row.get(f"{group}_count_7d", float("nan"))
         problems = []
-        if absent and "7 days" in text:
-            if math.isfinite(week) and week > 0:
-                problems.append("says not done in the last 7 days, the data says it was")
+        if absent and days is not None:
+            week = row.get(_windowed(f"{group}_count", days), float("nan"))
+            if not math.isfinite(week) or week > 0:
+                problems.append(f"says not done in the last {days} days, the data says it was")
         elif absent and did:
             problems.append(f"says not done, the data counts {count:g}")
         elif not absent and not did:
@@ -261,3 +364,14 @@ def audit_rule_reasons(dataset, as_of) -> AuditReport:
                         Contradiction(str(lead.entity_id), text, f"{token} is not in {rule.when}")
                     )
     return AuditReport(len(leads), checked, contradictions)
+
+
+def _distinct_features(spec: Spec) -> dict[str, str]:
+    """Action -> its distinct-count feature (`view_item_item_id_distinct`)."""
+    from pql.features.definitions import FeatureDefinitions
+
+    return {
+        action.name: action.property_feature
+        for action in FeatureDefinitions.from_spec(spec).actions
+        if action.aggregate == "distinct" and action.property_feature
+    }

@@ -26,7 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pql.features.definitions import ACCOUNT_FEATURES, ACTIVITY_FEATURES, FeatureDefinitions
+from pql.features.definitions import (
+    ACCOUNT_FEATURES,
+    ACTIVITY_FEATURES,
+    FeatureDefinitions,
+    window_days_of,
+    window_phrase,
+)
 from pql.features.spec import ActionKind, Spec
 from pql.serving.reason_choice import ChosenReasons, choose
 from pql.serving.wording import action_words, capitalize
@@ -106,9 +112,34 @@ class Reason:
         }
 
 
+def activity_group(name: str) -> str:
+    """Reason group of an entity-wide feature, the extra windows' ones included."""
+    if name in ACTIVITY_GROUPS:
+        return ACTIVITY_GROUPS[name]
+    if name.startswith("activity_trend_"):
+        return "momentum"
+    return "activity"  # events_count_<N>d, active_days_<N>d
+
+
 def feature_groups(definitions: FeatureDefinitions) -> list[str]:
     """Reason group of every feature, aligned with `definitions.names`."""
-    return [definitions.action_of(name) or ACTIVITY_GROUPS[name] for name in definitions.names]
+    return [definitions.action_of(name) or activity_group(name) for name in definitions.names]
+
+
+def window_before(days: int) -> str:
+    """ "the 7 before": the window of the same length just before the last one."""
+    return "the 24 hours before" if days == 1 else f"the {days} before"
+
+
+def active_days_text(n: float, days: int) -> str:
+    """Active days in the last `days` x 24 hours. The window touches `days` + 1 calendar
+    days when the cutoff is not at midnight, so `days` + 1 active days means active on
+    every calendar day the window touches: said so, never "8 of the last 7 days"."""
+    if n > days:
+        return f"Active every day of {window_phrase(days).removeprefix('in ')}"
+    if n == 0:
+        return f"Active on none of the last {days} days"
+    return f"Active on {count_text(n)} of the last {days} days"
 
 
 def placeholders(template: str | None) -> list[str]:
@@ -152,6 +183,9 @@ def previous_week(last_week: float, trend: float) -> float:
 
 def _main_measure(template: str) -> str | None:
     """The measure a template states, so a template is used only for that measure."""
+    windowed = [f for f in placeholders(template) if re.fullmatch(r"count_\d+d", f)]
+    if windowed:
+        return windowed[0]
     for measure in ("count_7d", "active_days", "count", "value", "users"):
         if "{" + measure + "}" in template:
             return measure
@@ -213,6 +247,16 @@ class ReasonWriter:
             action: [n for n in definitions.names if definitions.action_of(n) == action]
             for action in spec.actions
         }
+        self._aggregates = {a.name: a.aggregate for a in definitions.actions}
+        # the activity group's measures: the 7-day ones, the extra windows', then totals
+        base = ACTIVITY_MEASURES["activity"]
+        self._activity_measures = {
+            **ACTIVITY_MEASURES,
+            "activity": (*base[:2], *definitions.window_features, *base[2:]),
+        }
+        self._trends = tuple(
+            n for n in definitions.names if activity_group(n) == "momentum"
+        )
         # per group, the features that may carry its contribution (-1 pads the rows)
         carried = [self.carrier_names(group) for group in self.group_names]
         self._carrier_positions = np.full((len(carried), max(map(len, carried), default=0)), -1)
@@ -317,15 +361,18 @@ class ReasonWriter:
         if group in self.spec.actions:
             if self.spec.actions[group].kind is ActionKind.negative:
                 return ()
-            names = [f"{group}_{m}" for m in ("count_7d", "active_days", "count")]
+            windows = [f"count_{d}d" for d in self.definitions.extra_windows]
+            names = [f"{group}_{m}" for m in ("count_7d", *windows, "active_days", "count")]
             names += [f"{group}_users"] if self.definitions.account_level else []
             prop = self._properties.get(group)
             names += [prop] if prop else []
             # hours to first / since last are time facts: context, never what a reason states
+        elif group == "momentum" and self.definitions.extra_windows:
+            names = list(self._trends)  # the window whose trend carried the contribution
         elif group in CONTEXT_GROUPS or group == "momentum":
             return ()
         else:
-            names = list(ACTIVITY_MEASURES[group])
+            names = [n for n in self._activity_measures[group] if "_trend_" not in n]
         return tuple(name for name in names if name in self._position)
 
     def carriers(self, values: np.ndarray, contributions: np.ndarray, positive: bool) -> np.ndarray:
@@ -355,7 +402,8 @@ class ReasonWriter:
             for template in (action.reason, action.negative_reason):
                 reads += [self._field_feature(group, field) for field in placeholders(template)]
         elif group == "momentum":
-            reads = ["events_count_7d", "activity_trend_7d"]
+            days = window_days_of(carrier or "") or 7
+            reads = [_events_in(days), f"activity_trend_{days}d"]
         else:
             fixed = {
                 "team": ["active_users_7d", "active_users"],
@@ -489,6 +537,10 @@ class ReasonWriter:
             "action": self.words[name].past,
             "count": count_text(get("count")),
             "count_7d": count_text(get("count_7d")),
+            **{
+                f"count_{days}d": count_text(get(f"count_{days}d"))
+                for days in self.definitions.extra_windows
+            },
             "active_days": count_text(get("active_days")),
             "hours_to_first": count_text(get("hours_to_first")),
             "days_since_last": days_text(get("hours_since_last")),
@@ -510,11 +562,16 @@ class ReasonWriter:
             text = words.times(value)
         elif measure == "count_7d":
             text = words.times_this_week(value) if value > 0 else words.not_this_week()
+        elif re.fullmatch(r"count_\d+d", measure):
+            days = window_days_of(measure) or 7
+            text = words.times_in(value, days) if value > 0 else words.not_in(days)
         elif measure == "active_days":
             text = words.on_days(value)
         elif measure == "users":
             members = count_text(self._value(values, "active_users"))
             text = f"{count_text(value)} of {members} members {words.past}"
+        elif self._aggregates.get(name) == "distinct":
+            text = words.distinct(value, action.property or "value")
         else:  # the property aggregate
             amount = "in all" if action.aggregate == "sum" else "at most"
             text = capitalize(f"{words.past} ({action.property} {amount}: {count_text(value)})")
@@ -525,7 +582,10 @@ class ReasonWriter:
     ) -> tuple[str | None, str] | None:
         get = lambda name: self._value(values, name)  # noqa: E731
         if group == "momentum":
-            return self._momentum(get("events_count_7d"), get("activity_trend_7d"), positive)
+            days = window_days_of(carrier or "") or 7
+            return self._momentum(
+                get(_events_in(days)), get(f"activity_trend_{days}d"), positive, days
+            )
 
         def usable(feature: str, value: float) -> bool:
             return math.isfinite(value) and (value > 0 or not positive)
@@ -558,20 +618,25 @@ class ReasonWriter:
                 f"Most engaged member: {count_text(top)} events "
                 f"({percent_text(share)}% of the team's)"
             )
+        elif measure.startswith("active_days_"):  # active on n of the last N days
+            text = active_days_text(value, window_days_of(measure) or 7)
+        elif measure.startswith("events_count_"):
+            phrase = window_phrase(window_days_of(measure) or 7)
+            text = f"No events {phrase}" if value == 0 else f"{n} events {phrase}"
         else:
             text = ACTIVITY_TEXT[measure].format(n=n)
-            if value == 0 and measure == "events_count_7d":
-                text = "No events in the last 7 days"
-            elif value == 0 and measure == "active_days_7d":
-                text = "Active on none of the last 7 days"
         return measure, text + (self._context_text(measure, value) if positive else "")
 
     @staticmethod
-    def _momentum(last_week: float, trend: float, positive: bool) -> tuple[str, str] | None:
-        """Up or down as the two weeks' counts say; left out where they contradict the
-        direction of the contribution."""
+    def _momentum(
+        last_week: float, trend: float, positive: bool, days: int = 7
+    ) -> tuple[str, str] | None:
+        """Up or down as the two windows' counts say (7 days unless a longer or shorter
+        window carried the contribution); left out where they contradict the direction
+        of the contribution."""
         if not math.isfinite(last_week) or not math.isfinite(trend):
             return None
+        measure, phrase, before_words = _events_in(days), window_phrase(days), window_before(days)
         before = previous_week(last_week, trend)
         total = last_week + before
         exact = total > 0 and abs((last_week - before) / total - trend) <= 0.01
@@ -579,15 +644,20 @@ class ReasonWriter:
             if positive:
                 return None
             if trend <= -1:
-                return "events_count_7d", "No events in the last 7 days (active the 7 before)"
-            return "events_count_7d", "No events in the last 14 days"
+                return measure, f"No events {phrase} (active {before_words})"
+            return measure, f"No events {window_phrase(2 * days)}"
         # the direction is the trend's sign (last week vs the one before), whatever the
         # rounding of the count before; that count is shown only when it is exact
         direction = "up" if trend > 0 else "down" if trend < 0 else None
         if direction is None or (direction == "up") != positive:
             return None
-        head = f"Activity {direction}: {count_text(last_week)} events in the last 7 days"
+        head = f"Activity {direction}: {count_text(last_week)} events {phrase}"
         if exact:
-            return "events_count_7d", f"{head} vs {count_text(before)} the 7 before"
+            return measure, f"{head} vs {count_text(before)} {before_words}"
         word = "more" if direction == "up" else "fewer"
-        return "events_count_7d", f"{head}, {word} than the 7 before"
+        return measure, f"{head}, {word} than {before_words}"
+
+
+def _events_in(days: int) -> str:
+    """The entity's event count over the last `days` (a window feature)."""
+    return f"events_count_{days}d"

@@ -8,7 +8,10 @@ verb is put in the past ("upload_file" -> "uploaded a file"), anything else is q
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from pql.features.definitions import window_phrase
 
 #: verb -> (past tense, past participle); regular verbs are built by `_regular`.
 IRREGULAR = {
@@ -191,6 +194,7 @@ class ActionWords:
 
     past: str  # "uploaded a file", 'used "thumbs up"'
     participle: str  # "uploaded a file", 'used "thumbs up"'
+    verb: str | None = None  # "uploaded": the past tense alone, when the words have one
 
     def times(self, count: float) -> str:
         """ "Uploaded a file 3 times" / "Uploaded a file once"."""
@@ -198,15 +202,35 @@ class ActionWords:
         return capitalize(f"{self.past} {'once' if n == 1 else f'{n:,} times'}")
 
     def on_days(self, days: float) -> str:
+        """ "Created a project on 3 different days" (active days: calendar days with it)."""
         n = round(days)
-        return capitalize(f"{self.past} on {n:,} day{'s' * (n != 1)}")
+        return capitalize(f"{self.past} on {'1 day' if n == 1 else f'{n:,} different days'}")
 
     def times_this_week(self, count: float) -> str:
-        n = round(count)
-        return capitalize(f"{self.past} {'once' if n == 1 else f'{n:,} times'} in the last 7 days")
+        return self.times_in(count, 7)
 
     def not_this_week(self) -> str:
-        return f"Has not {self.participle} in the last 7 days"
+        return self.not_in(7)
+
+    def times_in(self, count: float, days: int) -> str:
+        """ "Viewed pricing 3 times in the last 28 days" (the last `days` x 24 hours)."""
+        n = round(count)
+        return capitalize(
+            f"{self.past} {'once' if n == 1 else f'{n:,} times'} {window_phrase(days)}"
+        )
+
+    def not_in(self, days: int) -> str:
+        return f"Has not {self.participle} {window_phrase(days)}"
+
+    def distinct(self, count: float, prop: str) -> str:
+        """ "Viewed 12 distinct items" when the property names what the action acts on
+        (view_item, item_id), else 'Viewed dashboards (4 distinct projects)'."""
+        n = round(count)
+        noun = property_noun(prop)
+        things = f"{n:,} distinct {noun if n == 1 else plural(noun)}"
+        if self.verb and re.search(rf"\b({re.escape(noun)}|{re.escape(plural(noun))})$", self.past):
+            return capitalize(f"{self.verb} {things}")
+        return capitalize(f"{self.past} ({things})")
 
     def not_yet(self) -> str:
         return f"Has not {self.participle} yet"
@@ -218,7 +242,9 @@ def action_words(name: str, label: str | None = None) -> ActionWords:
         text = label.strip()
         verb, _, rest = text.partition(" ")
         participle = next((p for v, (past, p) in IRREGULAR.items() if past == verb.lower()), verb)
-        return ActionWords(past=text, participle=f"{participle} {rest}".strip())
+        return ActionWords(
+            past=text, participle=f"{participle} {rest}".strip(), verb=_past_verb(verb)
+        )
     words = [w for w in name.lower().replace("-", "_").split("_") if w]
     verb = words[0] if words else name
     if verb in IRREGULAR:
@@ -229,7 +255,35 @@ def action_words(name: str, label: str | None = None) -> ActionWords:
         quoted = f'used "{" ".join(words) or name}"'
         return ActionWords(past=quoted, participle=quoted)
     rest = _object(words[1:])
-    return ActionWords(past=f"{past} {rest}".strip(), participle=f"{participle} {rest}".strip())
+    return ActionWords(
+        past=f"{past} {rest}".strip(), participle=f"{participle} {rest}".strip(), verb=past
+    )
+
+
+def _past_verb(word: str) -> str | None:
+    """A label's first word when it reads as a past tense verb ("uploaded", "sent")."""
+    lower = word.lower()
+    pasts = {past for past, _ in IRREGULAR.values()} | {_regular(v) for v in REGULAR}
+    return word if lower in pasts or re.fullmatch(r"[a-z]+ed", lower) else None
+
+
+def property_noun(prop: str) -> str:
+    """What a property's values are, in words: item_id -> "item", documentId ->
+    "document", $collaborator -> "collaborator"."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", prop)
+    words = [w for w in re.split(r"[^0-9A-Za-z]+", spaced.lower()) if w]
+    if len(words) > 1 and words[-1] in ("id", "ids", "key", "uuid", "name"):
+        words = words[:-1]
+    return " ".join(words) or "value"
+
+
+def plural(noun: str) -> str:
+    """English plural of the last word, for the common cases ("items", "classes")."""
+    if noun.endswith(("s", "x", "z", "ch", "sh")):
+        return noun + "es"
+    if noun.endswith("y") and len(noun) > 1 and noun[-2] not in "aeiou":
+        return noun[:-1] + "ies"
+    return noun + "s"
 
 
 def capitalize(text: str) -> str:

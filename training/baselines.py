@@ -351,8 +351,10 @@ class LogisticBaseline(BaseEstimator):
         self.C = C
 
     def _pipeline(self, features: list[str]) -> Pipeline:
-        logged = [c for c in features if c not in UNLOGGED_FEATURES]
-        kept = [c for c in features if c in UNLOGGED_FEATURES]
+        # every window's trend (activity_trend_28d, ...) is in [-1, 1] like the 7-day one
+        unlogged = {c for c in features if c in UNLOGGED_FEATURES or c.startswith("activity_trend_")}
+        logged = [c for c in features if c not in unlogged]
+        kept = [c for c in features if c in unlogged]
         transform = ColumnTransformer(
             [("log", FunctionTransformer(_signed_log1p), logged), ("keep", "passthrough", kept)]
         )

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pql.errors import PqlError, TriggerError, UsageError
-from pql.features.definitions import ACCOUNT_ACTION_MEASURES, FeatureDefinitions
+from pql.features.definitions import ACCOUNT_ACTION_MEASURES, FeatureDefinitions, window_phrase
 from pql.features.pipeline import Dataset, features_for_rows
 from pql.features.rows import snapshot_rows
 from pql.training.labels import label_rows
@@ -156,11 +156,14 @@ def _candidates(
     Up to day 7 the last-7-days window is the whole trial, so it would only repeat the
     'so far' triggers under another name.
     """
-    measures = ["count", "count_7d"] if day > 7 else ["count"]
+    windows = {**WINDOWS, **{f"count_{d}d": window_phrase(d) for d in definitions.extra_windows}}
+    # a window as long as the snapshot's age repeats 'so far' under another name
+    recent = [f"count_{d}d" for d in sorted({7, *definitions.extra_windows}) if day > d]
+    measures = ["count", *recent]
     if definitions.account_level:
         measures += list(ACCOUNT_ACTION_MEASURES)
     found = [
-        (f"{action.name}_{measure}", action.name, WINDOWS[measure])
+        (f"{action.name}_{measure}", action.name, windows[measure])
         for action in definitions.actions
         for measure in measures
     ]
