@@ -174,9 +174,7 @@ class _Bounds:
         hi_ms: np.ndarray,
         extra_windows: tuple[int, ...] = (),
     ) -> None:
-        self._find = lambda time_ms: np.searchsorted(  # noqa: E731
-            group.key, log.bound_keys(rows.entity, time_ms), side="left"
-        )
+        self._log, self._key, self._entity = log, group.key, rows.entity
         self._signup, self._hi_ms = rows.signup_ms, hi_ms
         self.lo = self._find(rows.signup_ms)
         self.hi = self._find(hi_ms)
@@ -185,6 +183,10 @@ class _Bounds:
         self.count_7d = self.hi - self.week
         #: first position inside each extra window (the last N days before the cutoff)
         self.window = {days: self.since(days * DAY_MS) for days in extra_windows}
+
+    def _find(self, time_ms: np.ndarray) -> np.ndarray:
+        keys = self._log.bound_keys(self._entity, time_ms)
+        return np.searchsorted(self._key, keys, side="left")
 
     def since(self, span_ms: int) -> np.ndarray:
         """Position of the first event in the `span_ms` before each row's cutoff."""

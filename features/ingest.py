@@ -19,11 +19,12 @@ Canonical events (usable rows only, fresh RangeIndex, not sorted):
 ``user_id``, ``account_id``, ``event`` (categoricals of str; ``account_id`` all missing
 when the spec maps none), ``timestamp`` (datetime64[ns, UTC]), ``session_id`` (only when
 mapped: int64 if the source holds integers, CSV included, else a categorical of str) and
-each of `Spec.property_columns` as float64 (a column an action counts distinct values
-of, `Spec.distinct_columns`, as a categorical of id text instead). Ids are stripped; blank ids are missing; a
-number id (a Parquet or JSON number) is its integer text ("42", also from 42.0); a text
-id is kept as written: CSV ids are read as text, so "007" stays "007", "42.0" stays
-"42.0" and a CSV id "NULL" or "nan" is an id (`features.ids`; a warning names them).
+each of `Spec.property_columns` as float64 (a column an action counts distinct values of,
+`Spec.distinct_columns`, as a categorical of id text instead). Ids are stripped; blank
+ids are missing; a number id (a Parquet or JSON number) is its integer text ("42", also
+from 42.0); a text id is kept as written: CSV ids are read as text, so "007" stays
+"007", "42.0" stays "42.0" and a CSV id "NULL" or "nan" is an id (`features.ids`; a
+warning names them).
 
 Canonical trials: ``user_id`` (str), ``account_id`` (str or NaN), ``signup_at``,
 ``converted_at`` (NaT = not converted), ``trial_end_at`` (NaT when unmapped),
@@ -37,7 +38,6 @@ import codecs
 import csv
 import gzip
 import io
-import numbers
 import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field

@@ -352,7 +352,9 @@ class LogisticBaseline(BaseEstimator):
 
     def _pipeline(self, features: list[str]) -> Pipeline:
         # every window's trend (activity_trend_28d, ...) is in [-1, 1] like the 7-day one
-        unlogged = {c for c in features if c in UNLOGGED_FEATURES or c.startswith("activity_trend_")}
+        unlogged = {
+            c for c in features if c in UNLOGGED_FEATURES or c.startswith("activity_trend_")
+        }
         logged = [c for c in features if c not in unlogged]
         kept = [c for c in features if c in unlogged]
         transform = ColumnTransformer(

@@ -224,7 +224,7 @@ def test_local_days_agree_with_pandas_across_daylight_saving(zone: str) -> None:
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "", "../etc/passwd", "utc+8"])
 def test_an_unknown_time_zone_is_a_spec_error_naming_the_key(zone: str) -> None:
-    with pytest.raises(SpecError, match="key 'timezone'.*not a known IANA time zone"):
+    with pytest.raises(SpecError, match=r"key 'timezone'.*not a known IANA time zone"):
         parse_spec(spec_raw(timezone=zone))
 
 

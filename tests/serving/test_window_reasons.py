@@ -147,15 +147,14 @@ def test_a_window_of_eight_calendar_days_is_not_eight_of_seven() -> None:
     ],
 )
 def test_false_window_distinct_and_days_claims_are_caught(group, measure, text) -> None:
-    row = _as_dict(
-        _row(
-            view_pricing_count=9, view_pricing_count_7d=2, view_pricing_count_28d=5,
-            view_pricing_count_1d=1, view_pricing_active_days=4,
-            view_item_count=30, view_item_item_id_distinct=12,
-            events_count_28d=40, active_days_28d=11, active_days_7d=7, events_count_7d=12,
-            activity_trend_28d=(40 - 20) / 60, events_count=60,
-        )  # fmt: skip
-    )
+    values = _row(
+        view_pricing_count=9, view_pricing_count_7d=2, view_pricing_count_28d=5,
+        view_pricing_count_1d=1, view_pricing_active_days=4,
+        view_item_count=30, view_item_item_id_distinct=12,
+        events_count_28d=40, active_days_28d=11, active_days_7d=7, events_count_7d=12,
+        activity_trend_28d=(40 - 20) / 60, events_count=60,
+    )  # fmt: skip
+    row = _as_dict(values)
     value = row.get(measure or "", None)
     reason = Reason(group, value, 0.5, text, measure)
     assert AUDITOR.check("e", row, reason, True), text
@@ -190,7 +189,11 @@ def windowed(simulated_folder: Path, tmp_path_factory: pytest.TempPathFactory):
 def test_a_windowed_spec_trains_scores_and_explains_truthfully(windowed) -> None:
     dataset, result = windowed
     names = result.bundle.feature_names
-    for name in ("events_count_28d", "view_pricing_count_1d", "view_dashboard_dashboard_id_distinct"):
+    for name in (
+        "events_count_28d",
+        "view_pricing_count_1d",
+        "view_dashboard_dashboard_id_distinct",
+    ):
         assert name in names
     scorer = Scorer(result.bundle)
     as_of = dataset.entities["signup_at"].quantile(0.8).ceil("D")
