@@ -155,6 +155,7 @@ def _events_source(spec: Spec) -> SplitSource:
         for name in ("user_id", "account_id", "event", "timestamp", "plan")
         if getattr(mapped, name) is not None
     ]
+    text += spec.distinct_columns  # ids ("007" is not 7), as the local reader reads them
     return SplitSource(
         path=source.local_path("data.events"),
         format=source.format,

@@ -143,3 +143,17 @@ def test_too_few_conversions_is_said_plainly() -> None:
 def test_no_labelled_rows_is_an_error_with_the_reason(planted: Dataset) -> None:
     with pytest.raises(TriggerError, match="no labelled rows at day 200"):
         discover_triggers(planted, day=200)
+
+
+def test_extra_windows_become_trigger_candidates_once_shorter_than_the_age() -> None:
+    from pql.triggers.discovery import _candidates
+    from tests.features.test_windows import definitions_for
+
+    found = definitions_for([1, 7, 28])
+    frame = pd.DataFrame(columns=found.names)
+    at_day_14 = {feature: window for feature, _, window in _candidates(found, frame, 14)}
+    assert at_day_14["view_pricing_count_1d"] == "in the last 24 hours"
+    assert at_day_14["view_pricing_count_7d"] == "in the last 7 days"
+    assert "view_pricing_count_28d" not in at_day_14  # 28 days cover the whole life so far
+    at_day_30 = {feature for feature, _, _ in _candidates(found, frame, 30)}
+    assert "view_pricing_count_28d" in at_day_30
