@@ -2,12 +2,15 @@
 
     python benchmarks/bench_features.py                     # 1M and 10M events
     python benchmarks/bench_features.py --events 200000     # quick look
+    python benchmarks/bench_features.py --events 1000000 --windows 1 7 28 --timezone Asia/Shanghai
 
 For each size it simulates a product (pql's own simulator), builds the training rows
 for the spec's 4 snapshot cutoffs, and times `features.frames.build_features` against
 `benchmarks.pandas_peer.pandas_features` (vectorised pandas, one pass per cutoff) in
 the same run, checking that both give identical numbers. Peak memory is traced
-(tracemalloc sees numpy's and pandas' buffers) in a separate, untimed run.
+(tracemalloc sees numpy's and pandas' buffers) in a separate, untimed run. With
+`--windows` / `--timezone`, the same rows are also built with those settings (extra
+recent windows, local calendar days) and timed against the default in the same run.
 """
 
 from __future__ import annotations
@@ -92,8 +95,20 @@ def _one_user(events: pd.DataFrame, n: int, seed: int) -> dict:
     }
 
 
-def bench_size(target: int, seed: int, repeats: int, peer: bool, folder: Path) -> None:
+def _variant(spec, windows: list[int] | None, timezone: str | None):
+    """The spec with other windows / time zone, or None when neither is asked for."""
+    if windows is None and timezone is None:
+        return None
+    features = spec.features.model_copy(update={"windows_days": windows or [7]})
+    return spec.model_copy(update={"features": features, "timezone": timezone or "UTC"})
+
+
+def bench_size(
+    target: int, seed: int, repeats: int, peer: bool, folder: Path, variant=None
+) -> None:
     spec, events, rows = _simulated(target, seed, folder)
+    if variant is not None:
+        variant = variant(spec)
     definitions = FeatureDefinitions.from_spec(spec)
     columns = ["user_id", "account_id", "event", "timestamp", "session_id", "bytes"]
     event_bytes = int(events[columns].memory_usage(deep=True, index=False).sum())
@@ -115,6 +130,16 @@ def bench_size(target: int, seed: int, repeats: int, peer: bool, folder: Path) -
             f" | speed-up {peer_s / ours_s:.1f}x | identical numbers: yes"
         )
     print(line, flush=True)
+    if variant is not None:
+        other = FeatureDefinitions.from_spec(variant)
+        other_s, other_frame = _timed(lambda: build_features(other, events, rows), repeats)
+        print(
+            f"variant {label}: windows {variant.features.windows_days}, {variant.timezone}: "
+            f"{other_s:.2f} s = {other_s / ours_s:.2f}x the default "
+            f"({len(other.names)} features vs {len(definitions.names)})",
+            flush=True,
+        )
+        del other_frame
     peak = _peak_bytes(ours)
     print(
         f"memory  {label}: pql peak {peak / GIB:.2f} GiB = {peak / event_bytes:.2f}x "
@@ -124,8 +149,10 @@ def bench_size(target: int, seed: int, repeats: int, peer: bool, folder: Path) -
     del frame
 
 
-def bench_single(seed: int, n_events: int, calls: int, folder: Path) -> None:
+def bench_single(seed: int, n_events: int, calls: int, folder: Path, variant=None) -> None:
     spec, events, _ = _simulated(200_000, seed, folder)
+    if variant is not None:
+        spec = variant(spec)
     definitions = FeatureDefinitions.from_spec(spec)
     request = _one_user(events, n_events, seed)
     for _ in range(50):
@@ -154,8 +181,11 @@ def bench_single(seed: int, n_events: int, calls: int, folder: Path) -> None:
     )
     frame_s, _ = _timed(lambda: build_features(definitions, frame, row), 200)
     times_ms = np.array(times) * 1e3
+    settings = (
+        "" if variant is None else f" (windows {spec.features.windows_days}, {spec.timezone})"
+    )
     print(
-        f"live    one user, {n_events} events: median {np.median(times_ms):.3f} ms, "
+        f"live    one user{settings}, {n_events} events: median {np.median(times_ms):.3f} ms, "
         f"p99 {np.percentile(times_ms, 99):.3f} ms over {calls} calls "
         f"| same via the pandas frame path: median {frame_s * 1e3:.3f} ms",
         flush=True,
@@ -170,12 +200,21 @@ def main() -> None:
     parser.add_argument("--no-peer", action="store_true", help="skip the pandas peer")
     parser.add_argument("--single-events", type=int, default=500)
     parser.add_argument("--single-calls", type=int, default=2_000)
+    parser.add_argument("--windows", type=int, nargs="+", help="also time these windows")
+    parser.add_argument("--timezone", help="also time calendar days in this time zone")
     args = parser.parse_args()
+
+    def variant(spec):
+        return _variant(spec, args.windows, args.timezone)
+
+    chosen = variant if args.windows or args.timezone else None
     with tempfile.TemporaryDirectory(prefix="pql-bench-") as tmp:
         folder = Path(tmp)
         bench_single(args.seed, args.single_events, args.single_calls, folder)
+        if chosen is not None:
+            bench_single(args.seed, args.single_events, args.single_calls, folder, chosen)
         for target in args.events:
-            bench_size(target, args.seed, args.repeats, not args.no_peer, folder)
+            bench_size(target, args.seed, args.repeats, not args.no_peer, folder, chosen)
 
 
 if __name__ == "__main__":
