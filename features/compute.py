@@ -117,7 +117,8 @@ class _SortedLog:
             name: values[order] for name, values in (events.properties or {}).items()
         }
         self.distinct = {name: values[order] for name, values in (events.distinct or {}).items()}
-        self.day = local_days(self.time_ms, timezone)  # calendar day in the product's zone
+        # calendar day in the product's zone; int32 (days since 1970) keeps it small
+        self.day = local_days(self.time_ms, timezone).astype(np.int32)
 
     def bound_keys(self, entity: np.ndarray, time_ms: np.ndarray) -> np.ndarray:
         """Search keys for bounds; callers pass times in [signup, as_of], inside the span."""

@@ -167,16 +167,18 @@ def test_false_window_distinct_and_days_claims_are_caught(group, measure, text) 
 def windowed(simulated_folder: Path, tmp_path_factory: pytest.TempPathFactory):
     """The simulated product with dashboards that have ids, scored in Shanghai days."""
     folder = tmp_path_factory.mktemp("windowed")
-    events = pd.read_parquet(simulated_folder / "data" / "events.parquet")
+    spec = load_spec(simulated_folder / "pql.yaml")
+    assert spec.data.events.path is not None and spec.data.trials is not None
+    events = pd.read_parquet(spec.data.events.path)
     rng = np.random.default_rng(3)
     viewed = events["event"] == "dashboard_viewed"
     ids = pd.Series(pd.NA, index=events.index, dtype=object)
     ids[viewed] = [f"d{n}" for n in rng.integers(0, 25, int(viewed.sum()))]
     events["dashboard_id"] = ids
     events.to_parquet(folder / "events.parquet")
-    raw = load_spec(simulated_folder / "pql.yaml").model_dump(mode="json", exclude_none=True)
+    raw = spec.model_dump(mode="json", exclude_none=True)
     raw["data"]["events"]["path"] = str(folder / "events.parquet")
-    raw["data"]["trials"]["path"] = str(simulated_folder / "data" / "trials.parquet")
+    raw["data"]["trials"]["path"] = str(spec.data.trials.path)
     raw["features"]["windows_days"] = [1, 7, 28]
     raw["timezone"] = "Asia/Shanghai"
     raw["actions"]["view_dashboard"].update(property="dashboard_id", aggregate="distinct")
