@@ -286,6 +286,29 @@ class RuleSpec(_Strict):
     reason: str | None = None
 
 
+#: A freemium spec cuts at most this many ages per entity (the row count stays bounded).
+MAX_FREEMIUM_AGES = 400
+
+
+class FreemiumRows(_Strict):
+    """Where freemium training rows are cut: every `every_days` of age up to
+    `max_age_days` (plus `snapshots_days` for the first days), so that users of every
+    age the product keeps are inside the model's world, with at most a bounded number
+    of rows per entity."""
+
+    every_days: Annotated[float, Field(gt=0, le=365)] = 14
+    max_age_days: Annotated[float, Field(gt=0, le=3650)] = 365
+
+    @model_validator(mode="after")
+    def _bounded(self) -> FreemiumRows:
+        if self.max_age_days / self.every_days > MAX_FREEMIUM_AGES:
+            raise ValueError(
+                f"max_age_days / every_days is {self.max_age_days / self.every_days:,.0f} "
+                f"cutoffs per entity; at most {MAX_FREEMIUM_AGES} (raise every_days)"
+            )
+        return self
+
+
 class FeatureSettings(_Strict):
     session_gap_minutes: Annotated[float, Field(gt=0)] = 30.0
 
@@ -332,6 +355,12 @@ class Spec(_Strict):
         7,
         14,
     ]
+    #: trial (a fixed length) or freemium (free with no end); unset: inferred from the
+    #: data (`features.shape`)
+    shape: Literal["trial", "freemium"] | None = None
+    #: the trial's length in days, when every trial has the same (no trials table needed)
+    trial_days: Annotated[float, Field(gt=0, le=365)] | None = None
+    freemium: FreemiumRows = FreemiumRows()
     actions: Annotated[dict[str, Action], Field(min_length=1)]
     pql: PqlThreshold = PqlThreshold(top_percent=10)
     rules: list[RuleSpec] = Field(default_factory=list)
@@ -354,6 +383,12 @@ class Spec(_Strict):
                     f"action name {name!r} must be lower_snake_case (it becomes a feature prefix)"
                 )
         return actions
+
+    @model_validator(mode="after")
+    def _shape_keys(self) -> Spec:
+        if self.shape == "freemium" and self.trial_days is not None:
+            raise ValueError("'trial_days' is a trial's length: remove it, or set shape: trial")
+        return self
 
     @model_validator(mode="after")
     def _label_source(self) -> Spec:
