@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from pql.errors import DataError, SpecError
 
@@ -316,6 +324,9 @@ class FeatureSettings(_Strict):
 class Split(_Strict):
     validation_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
     test_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    #: signup: entities apart, later signups held out; cutoff: rows by cutoff time with
+    #: a purge gap, so later life is tested on earlier life (`training.time_split`)
+    by: Literal["signup", "cutoff"] = "signup"
 
 
 class ModelSettings(_Strict):
@@ -384,11 +395,12 @@ class Spec(_Strict):
                 )
         return actions
 
-    @model_validator(mode="after")
-    def _shape_keys(self) -> Spec:
-        if self.shape == "freemium" and self.trial_days is not None:
-            raise ValueError("'trial_days' is a trial's length: remove it, or set shape: trial")
-        return self
+    @field_validator("trial_days")
+    @classmethod
+    def _trial_days_need_a_trial(cls, days: float | None, info: ValidationInfo) -> float | None:
+        if days is not None and info.data.get("shape") == "freemium":
+            raise ValueError("a trial's length, but shape is freemium: remove one of the two")
+        return days
 
     @model_validator(mode="after")
     def _label_source(self) -> Spec:

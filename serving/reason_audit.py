@@ -221,7 +221,7 @@ def _ago_holds(words: str, hours: float) -> bool:
         return hours < 1
     count, unit = words.split()[:2]
     size = 24.0 if unit.startswith("day") else 1.0
-    in_unit = 24.0 <= hours if size == 24 else 1.0 <= hours < 24.0
+    in_unit = hours >= 24.0 if size == 24 else 1.0 <= hours < 24.0
     return in_unit and abs(hours / size - int(count)) <= 0.5 + 1e-9
 
 

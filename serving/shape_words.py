@@ -96,7 +96,9 @@ def tenure_problems(
     if day:
         length = float(day.group(2))
         if trial_days is None or not math.isclose(length, trial_days):
-            problems.append(f"says a {day.group(2)}-day trial; the spec's trial_days is {trial_days}")
+            problems.append(
+                f"says a {day.group(2)}-day trial; the spec's trial_days is {trial_days}"
+            )
         if not tenure_days < length or int(day.group(1)) != trial_day(tenure_days):
             problems.append(f"says day {day.group(1)}; tenure_days is {tenure_days:g}")
     return problems

@@ -290,7 +290,8 @@ def train_model(dataset: Dataset) -> TrainingResult:
     _check_labels(rows, spec.model.min_positives, labeled.unlabeled)
     freemium = dataset.product_shape.shape == "freemium"
     fractions = (spec.model.split.validation_fraction, spec.model.split.test_fraction)
-    if freemium:  # by cutoff time, with a purge gap: see training.time_split
+    by_cutoff = spec.model.split.by == "cutoff"
+    if by_cutoff:  # by cutoff time, with a purge gap: see training.time_split
         split = assign_time_splits(rows, *fractions, spec.label.horizon_days)
     else:
         split = assign_splits(rows, *fractions)
@@ -404,7 +405,11 @@ def train_model(dataset: Dataset) -> TrainingResult:
             "dropped_before_data_start": snapshots.before_data,
             "unlabeled_horizon_past_data_end": labeled.unlabeled,
             "labelled_rows": len(rows),
-            **({"purged_label_window_crosses_split": int((split == GAP).sum())} if freemium else {}),
+            **(
+                {"purged_label_window_crosses_split": int((split == GAP).sum())}
+                if by_cutoff
+                else {}
+            ),
         },
         calibration_cv_log_loss=choice.cv_log_loss,
         baseline_descriptions=descriptions,

@@ -70,9 +70,19 @@ _T = {name: i for i, name in enumerate(FREEMIUM_EVENTS)}
 #: An average user's events per type on an active day (before per-user tilts).
 _BASE_RATE = np.array([1.4, 0.25, 0.6, 0.05, 0.02, 0.06, 0.05, 0.6, 0.8, 0.15])
 #: Types whose rate varies most between users (what they came for).
-_TILTED = np.array([name in {"teammate_invited", "pricing_viewed", "usage_limit_hit",
-                             "integration_connected", "project_created"}
-                    for name in FREEMIUM_EVENTS])
+_TILTED = np.array(
+    [
+        name
+        in {
+            "teammate_invited",
+            "pricing_viewed",
+            "usage_limit_hit",
+            "integration_connected",
+            "project_created",
+        }
+        for name in FREEMIUM_EVENTS
+    ]
+)
 
 #: The true daily conversion model: h = sigmoid(intercept + sum(coefficient * observable)),
 #: the observables taken over the user's own events on the days before.
@@ -97,9 +107,7 @@ FADED_ACTIVITY = 0.04
 BLOCK_USERS = 2_000
 
 _TS = pa.timestamp("ms", tz="UTC")
-EVENTS_SCHEMA = pa.schema(
-    [("user_id", pa.string()), ("event", pa.string()), ("timestamp", _TS)]
-)
+EVENTS_SCHEMA = pa.schema([("user_id", pa.string()), ("event", pa.string()), ("timestamp", _TS)])
 ORACLE_SCHEMA = pa.schema(
     [("user_id", pa.string()), ("age_days", pa.float64()), ("oracle_p", pa.float64())]
 )
@@ -224,8 +232,11 @@ def _block(
     everyone = np.arange(n)
     all_users = np.concatenate([everyone, user, everyone[seen]])
     all_names = np.concatenate(
-        [np.full(n, SIGNUP_EVENT, dtype=object), names,
-         np.full(int(seen.sum()), CONVERSION_EVENT, dtype=object)]
+        [
+            np.full(n, SIGNUP_EVENT, dtype=object),
+            names,
+            np.full(int(seen.sum()), CONVERSION_EVENT, dtype=object),
+        ]
     )
     all_stamps = np.concatenate([signup_ms, stamp, converted_ms[seen]])
     ids = np.array([f"f{first_user + i:0{width}d}" for i in range(n)], dtype=object)
