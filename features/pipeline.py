@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pql.errors import DataQualityError
+from pql.features.calendar_rows import calendar_rows
 from pql.features.compute import NEVER_MS
 from pql.features.definitions import FeatureDefinitions
 from pql.features.entities import build_entities
@@ -35,7 +36,7 @@ from pql.features.quality_checks import (
     unmatched_action_hint,
 )
 from pql.features.rows import ROW_ID_COLUMNS, LiveRows, SnapshotRows, live_rows, snapshot_rows
-from pql.features.shape import ProductShape, resolve_shape, snapshot_ages
+from pql.features.shape import ProductShape, resolve_shape
 from pql.features.spec import Spec
 
 UNMATCHED_SHOWN = 10
@@ -347,8 +348,19 @@ def training_features(dataset: Dataset) -> tuple[pd.DataFrame, SnapshotRows]:
     """Features at every snapshot cutoff of every entity (labels are training's job)."""
     if dataset.events_end is None:
         raise DataQualityError("no usable events: nothing to build snapshots from")
-    ages = snapshot_ages(dataset.spec, dataset.product_shape.shape)
-    snapshots = snapshot_rows(dataset.entities, ages, dataset.events_end, dataset.data_start)
+    spec = dataset.spec
+    if dataset.product_shape.shape == "freemium" and dataset.data_start is not None:
+        snapshots = calendar_rows(
+            dataset.entities,
+            spec.freemium.every_days,
+            spec.freemium.max_age_days,
+            dataset.events_end,
+            dataset.data_start,
+        )
+    else:
+        snapshots = snapshot_rows(
+            dataset.entities, spec.snapshots_days, dataset.events_end, dataset.data_start
+        )
     return features_for_rows(dataset, snapshots.rows), snapshots
 
 

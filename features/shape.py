@@ -107,18 +107,3 @@ def infer_shape(
         "and few entities stay active for months; set 'shape: freemium' if users stay free "
         "with no end",
     )
-
-
-def snapshot_ages(spec: Spec, shape: Shape) -> list[float]:
-    """The ages (days after signup) training rows are cut at.
-
-    Trial: `snapshots_days`, exactly as before. Freemium: those plus every
-    `freemium.every_days` up to `freemium.max_age_days`: at most
-    `len(snapshots_days) + max_age_days / every_days` rows per entity.
-    """
-    if shape == "trial":
-        return list(spec.snapshots_days)
-    settings = spec.freemium
-    steps = int(np.floor(settings.max_age_days / settings.every_days + 1e-9))
-    cadence = [settings.every_days * k for k in range(1, steps + 1)]
-    return sorted({float(d) for d in [*spec.snapshots_days, *cadence]})

@@ -294,15 +294,14 @@ class RuleSpec(_Strict):
     reason: str | None = None
 
 
-#: A freemium spec cuts at most this many ages per entity (the row count stays bounded).
+#: A freemium spec cuts at most this many rows per entity (the row count stays bounded).
 MAX_FREEMIUM_AGES = 400
 
 
 class FreemiumRows(_Strict):
-    """Where freemium training rows are cut: every `every_days` of age up to
-    `max_age_days` (plus `snapshots_days` for the first days), so that users of every
-    age the product keeps are inside the model's world, with at most a bounded number
-    of rows per entity."""
+    """Where freemium training rows are cut: at calendar dates every `every_days` from
+    the first event, each still-free entity at most `max_age_days` old
+    (`features.calendar_rows`); at most `max_age_days / every_days` rows per entity."""
 
     every_days: Annotated[float, Field(gt=0, le=365)] = 14
     max_age_days: Annotated[float, Field(gt=0, le=3650)] = 365

@@ -11,15 +11,15 @@ and a 3-day-old one on what each did lately and in total. Here:
   function of observable behaviour on the days before (`DAILY_COEFFICIENTS`):
   events in the last 7 days, teammates invited so far, pricing viewed in the last
   14 days, usage limits hit so far and whether an integration was ever connected;
-- the simulator knows every day's hazard, so for each training cutoff (signup + age
-  days, ages from the spec) it writes the true probability of converting within the
-  label horizon given the user's behaviour (`oracle.parquet`: user_id, age_days,
-  oracle_p). It uses behaviour after the cutoff, so no model can reach it; it is the
-  ceiling a trained model is judged against.
+- the simulator knows every day's hazard, so for each training cutoff (the calendar
+  cuts of the spec: every `freemium.every_days` from the first event) it writes the
+  true probability of converting within the label horizon given the user's behaviour
+  (`oracle.parquet`: user_id, as_of, age_days, oracle_p). It uses behaviour after the
+  cutoff, so no model can reach it; it is the ceiling a trained model is judged against.
 
 Days are counted from each user's own signup (day k = [signup + k days, signup + k + 1
-days)), so a cutoff at signup + age days sees exactly days 0 .. age - 1, the days the
-hazard of day `age` reads. Everything is vectorised over a block of users x days.
+days)); the hazard of day k reads days 0 .. k - 1, and a conversion falls at a uniform
+time within its day. Everything is vectorised over a block of users x days.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ import pyarrow.parquet as pq
 import yaml
 
 from pql.errors import DataError
-from pql.features.shape import snapshot_ages
 from pql.features.spec import parse_spec
 from pql.simulator.product import DAY_MS, _check_int, _parse_start, _prepare_out_dir
 
@@ -109,7 +108,12 @@ BLOCK_USERS = 2_000
 _TS = pa.timestamp("ms", tz="UTC")
 EVENTS_SCHEMA = pa.schema([("user_id", pa.string()), ("event", pa.string()), ("timestamp", _TS)])
 ORACLE_SCHEMA = pa.schema(
-    [("user_id", pa.string()), ("age_days", pa.float64()), ("oracle_p", pa.float64())]
+    [
+        ("user_id", pa.string()),
+        ("as_of", _TS),
+        ("age_days", pa.float64()),
+        ("oracle_p", pa.float64()),
+    ]
 )
 
 
@@ -182,17 +186,60 @@ class _Block:
     conversions: int
 
 
+def _oracle(
+    hazard: np.ndarray,
+    signup_ms: np.ndarray,
+    drawn_ms: np.ndarray,
+    cuts_ms: np.ndarray,
+    horizon: int,
+    max_age_days: float,
+    end_ms: int,
+    ids: np.ndarray,
+) -> pa.Table:
+    """P(convert in [cut, cut + horizon) | free at the cut, behaviour), per user and cut.
+
+    A cut falls at a fraction f of the user's day j; a day's conversion time is uniform
+    within it, so the rest of day j survives with (1 - h_j) / (1 - h_j f), the whole
+    days j+1 .. j+H-1 with their (1 - h), and the first f of day j+H with 1 - h_(j+H) f.
+    """
+    n, days = hazard.shape
+    padded = np.zeros((n, days + horizon + 2))
+    padded[:, :days] = hazard
+    log_survive = np.zeros((n, padded.shape[1] + 1))
+    np.cumsum(np.log1p(-padded), axis=1, out=log_survive[:, 1:])
+    cuts = cuts_ms[cuts_ms + horizon * DAY_MS <= end_ms]
+    age = (cuts[None, :] - signup_ms[:, None]) / DAY_MS
+    valid = (age > 0) & (age <= max_age_days) & (drawn_ms[:, None] > cuts[None, :])
+    rows, cols = np.nonzero(valid)
+    age = age[rows, cols]
+    j = np.floor(age).astype(np.int64)
+    f = age - j
+    h_first, h_last = padded[rows, j], padded[rows, j + horizon]
+    middle = np.exp(log_survive[rows, j + horizon] - log_survive[rows, j + 1])
+    survive = (1 - h_first) / (1 - h_first * f) * middle * (1 - h_last * f)
+    return pa.table(
+        {
+            "user_id": pa.array(ids[rows], pa.string()),
+            "as_of": pa.array(cuts[cols], _TS),
+            "age_days": pa.array(age),
+            "oracle_p": pa.array(1.0 - survive),
+        },
+        schema=ORACLE_SCHEMA,
+    )
+
+
 def _block(
     rng: np.random.Generator,
     first_user: int,
     signup_ms: np.ndarray,
     end_ms: int,
     days: int,
-    ages: np.ndarray,
-    horizon: int,
+    cuts_ms: np.ndarray,
+    spec_rows: tuple[int, float],
     width: int,
 ) -> _Block:
     n = len(signup_ms)
+    horizon, max_age_days = spec_rows
     observed_days = np.ceil((end_ms - signup_ms) / DAY_MS).astype(int)  # days in the log
     activity = np.clip(rng.lognormal(np.log(0.25), 0.7, n), 0.01, 0.95)
     engaged = np.repeat(_engaged(rng, n, -(-days // 7)), 7, axis=1)[:, :days]
@@ -216,10 +263,10 @@ def _block(
     converts &= np.arange(days)[None, :] < observed_days[:, None]
     has = converts.any(axis=1)
     day_of = np.where(has, converts.argmax(axis=1), days)
-    converted_ms = np.where(
+    drawn_ms = np.where(
         has, signup_ms + day_of * DAY_MS + rng.integers(0, DAY_MS, n), np.iinfo(np.int64).max
     )
-    converted_ms = np.where(converted_ms < end_ms, converted_ms, np.iinfo(np.int64).max)
+    converted_ms = np.where(drawn_ms < end_ms, drawn_ms, np.iinfo(np.int64).max)
     seen = converted_ms < end_ms
 
     user, day, kind = np.nonzero(counts)
@@ -249,23 +296,7 @@ def _block(
         schema=EVENTS_SCHEMA,
     )
 
-    # the oracle: P(convert on a day in [age, age + horizon) | free at age, behaviour)
-    log_survive = np.zeros((n, days + horizon + 1))
-    np.cumsum(np.log1p(-hazard), axis=1, out=log_survive[:, 1 : days + 1])
-    log_survive[:, days + 1 :] = log_survive[:, days : days + 1]
-    whole = ages[ages == np.floor(ages)].astype(int)
-    whole = whole[whole < days]
-    p = 1.0 - np.exp(log_survive[:, whole + horizon] - log_survive[:, whole])
-    free_then = (day_of[:, None] >= whole[None, :]) & (whole[None, :] < observed_days[:, None])
-    rows, cols = np.nonzero(free_then)
-    oracle = pa.table(
-        {
-            "user_id": pa.array(ids[rows], pa.string()),
-            "age_days": pa.array(whole[cols].astype(float)),
-            "oracle_p": pa.array(p[rows, cols]),
-        },
-        schema=ORACLE_SCHEMA,
-    )
+    oracle = _oracle(hazard, signup_ms, drawn_ms, cuts_ms, horizon, max_age_days, end_ms, ids)
     return _Block(events, oracle, int(seen.sum()))
 
 
@@ -303,13 +334,18 @@ def simulate_freemium(
     start_date = _parse_start(start)
     out = _prepare_out_dir(out_dir)
     spec = parse_spec(yaml.safe_load(_spec_text()), source="simulated_freemium.yaml")
-    ages = np.asarray(snapshot_ages(spec, "freemium"), dtype=float)
-    horizon = int(np.ceil(spec.label.horizon_days))
+    horizon = int(spec.label.horizon_days)
+    if horizon != spec.label.horizon_days:
+        raise AssertionError("simulated_freemium.yaml: label.horizon_days must be whole days")
+    every_ms = round(spec.freemium.every_days * DAY_MS)
 
     start_ms = int(dt.datetime(*start_date.timetuple()[:3], tzinfo=dt.UTC).timestamp() * 1000)
     end_ms = start_ms + days * DAY_MS
     population = np.random.default_rng(np.random.SeedSequence([seed, 0]))
     signup_ms = np.sort(start_ms + population.integers(0, signup_days * DAY_MS, n_users))
+    # training cuts fall every freemium.every_days from the first event (the first signup)
+    cuts_ms = signup_ms[0] + every_ms * np.arange(1, (end_ms - signup_ms[0]) // every_ms + 1)
+    spec_rows = (horizon, spec.freemium.max_age_days)
     width = len(str(n_users))
     names = ("events.parquet", "oracle.parquet", "pql.yaml")
     paths = {name: out / name for name in names}
@@ -323,7 +359,7 @@ def simulate_freemium(
             for number, lo in enumerate(range(0, n_users, BLOCK_USERS)):
                 hi = min(n_users, lo + BLOCK_USERS)
                 rng = np.random.default_rng(np.random.SeedSequence([seed, number + 1]))
-                block = _block(rng, lo, signup_ms[lo:hi], end_ms, days, ages, horizon, width)
+                block = _block(rng, lo, signup_ms[lo:hi], end_ms, days, cuts_ms, spec_rows, width)
                 ew.write_table(block.events)
                 ow.write_table(block.oracle)
                 n_events += block.events.num_rows

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from pql.errors import SpecError
+from pql.features.calendar_rows import calendar_rows
 from pql.features.pipeline import load_dataset, training_features
 from pql.features.rows import snapshot_rows
-from pql.features.shape import infer_shape, resolve_shape, snapshot_ages
+from pql.features.shape import infer_shape, resolve_shape
 from pql.features.spec import parse_spec
 from tests.conftest import small_spec
 
@@ -66,15 +68,26 @@ def test_long_lived_free_users_mean_freemium() -> None:
     assert infer_shape(_spec(), entities, short).shape == "trial"
 
 
-def test_freemium_ages_cover_the_free_life_and_stay_bounded() -> None:
-    spec = _spec(shape="freemium", freemium={"every_days": 30, "max_age_days": 365})
-    ages = snapshot_ages(spec, "freemium")
-    assert ages[:4] == [1, 3, 7, 14] and ages[-1] == 360 and 30 in ages
-    assert len(ages) == len(set(ages)) == 4 + 12
-    assert snapshot_ages(spec, "trial") == [1, 3, 7, 14]  # the trial shape as before
-    entities = _entities([None] * 50)
-    rows = snapshot_rows(entities, ages, T0 + pd.Timedelta(days=800)).rows
-    assert rows.groupby("entity_id").size().max() == len(ages)
+def test_freemium_rows_are_every_free_entity_at_calendar_cuts() -> None:
+    entities = _entities([None] * 30 + [40.0] * 30)  # signups on 60 consecutive days
+    start, end = T0, T0 + pd.Timedelta(days=400)
+    found = calendar_rows(entities, 30, 200, end, start)
+    rows = found.rows
+    cuts = start + pd.to_timedelta(np.arange(1, 14) * 30, unit="D")
+    assert set(rows["as_of"]) <= set(cuts)
+    assert (rows["as_of"] > rows["signup_at"]).all()
+    age = (rows["as_of"] - rows["signup_at"]) / pd.Timedelta(days=1)
+    assert np.allclose(rows["snapshot_day"], age) and age.max() <= 200
+    # by hand: entity i signs up on day i; cuts on days 30k after it and within 200 days
+    expected = sum(
+        sum(1 for k in range(1, 14) if i < 30 * k <= i + 200 and (i < 30 or 30 * k <= i + 40))
+        for i in range(60)
+    )
+    assert len(rows) == expected
+    assert found.candidates - found.converted_before == expected
+    assert rows.groupby("entity_id").size().max() <= 200 // 30 + 1
+    assert not (rows["converted_at"] < rows["as_of"]).any()
+    assert snapshot_rows(entities, [1, 3, 7, 14], end).rows["snapshot_day"].max() == 14
 
 
 @pytest.mark.parametrize(
@@ -110,5 +123,6 @@ def test_a_freemium_data_set_cuts_rows_across_the_free_life() -> None:
     features, _ = training_features(dataset)
     assert features["snapshot_day"].max() > 200  # long-lived users are in the world
     assert features["tenure_days"].max() > 200
+    assert features["as_of"].nunique() < 40  # calendar cuts, every 14 days
     trial = load_dataset(_spec(shape="trial"), frame)
     assert training_features(trial)[0]["snapshot_day"].max() == 14

@@ -53,12 +53,12 @@ def test_oracle_is_the_drawn_probability(folder: Path) -> None:
     dataset = load_dataset(load_spec(folder / "pql.yaml"))
     oracle = pd.read_parquet(folder / "oracle.parquet")
     entities = dataset.entities.set_index("entity_id")
-    signup = oracle["user_id"].map(entities["signup_at"])
-    as_of = signup + pd.to_timedelta(oracle["age_days"], unit="D")
+    as_of = oracle["as_of"]
     window_end = as_of + pd.Timedelta(days=28)
     complete = window_end <= dataset.data_end
     converted = oracle["user_id"].map(entities["converted_at"])
     label = (converted >= as_of) & (converted < window_end)
+    assert not (converted < as_of).any()  # only users still free at the cut
     frame = pd.DataFrame({"p": oracle["oracle_p"], "y": label})[complete]
     assert frame["p"].between(0, 1).all()
     # overall and in the top decile, realised rates sit near the oracle's mean
@@ -69,6 +69,13 @@ def test_oracle_is_the_drawn_probability(folder: Path) -> None:
         top["p"].mean() * (1 - top["p"].mean()) / len(top)
     )
     assert top["y"].mean() > 2 * rate
+    # the oracle's cuts are the training cuts of the spec
+    from pql.features.pipeline import training_features
+
+    rows = training_features(dataset)[0]
+    labelled = rows[rows["as_of"] + pd.Timedelta(days=28) <= dataset.data_end]
+    keys = pd.MultiIndex.from_frame(oracle[["user_id", "as_of"]])
+    assert pd.MultiIndex.from_arrays([labelled["entity_id"], labelled["as_of"]]).isin(keys).all()
 
 
 def test_hazard_rises_with_behaviour() -> None:
