@@ -165,9 +165,11 @@ class ReasonAuditor:
             problems.append(f"a reason for a high score that states {reason.measure} = 0")
         return [Contradiction(entity_id, text, p) for p in problems]
 
-    def check_context(self, entity_id: str, row: dict[str, float], context: list[str]):
+    def check_context(
+        self, entity_id: str, row: dict[str, float], context: list[str]
+    ) -> list[Contradiction]:
         """The time context read back: tenure in the shape's words, last activity."""
-        problems: list[str] = []
+        problems: list[Contradiction] = []
         tenure = row.get("tenure_days", float("nan"))
         since = row.get("hours_since_last_event", float("nan"))
         for text in context:
