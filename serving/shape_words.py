@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 import numpy as np
 
@@ -43,30 +44,56 @@ def trial_day(tenure_days: float) -> int:
     return math.floor(tenure_days) + 1
 
 
+def _worded(keys: np.ndarray, word: Callable[[float], str | None]) -> np.ndarray:
+    """`word` of each key, formatting each distinct key once (a million rows hold few)."""
+    out = np.full(len(keys), None, dtype=object)
+    known = np.isfinite(keys)
+    if known.any():
+        distinct, index = np.unique(keys[known], return_inverse=True)
+        words = np.array([word(float(k)) for k in distinct], dtype=object)
+        out[known] = words[np.asarray(index).reshape(-1)]
+    return out
+
+
+#: `_duration_key` packs a unit's position and a count into one number.
+_UNIT_STRIDE = 1e6
+
+
+def _duration_key(days: np.ndarray) -> np.ndarray:
+    """One number per row that fixes `duration_words`: unit position x stride + count."""
+    key = np.full(len(days), np.nan)
+    key[days < 1] = 0.0  # less than a day
+    lower = 1.0
+    for position, (_, size, below) in enumerate(UNITS):
+        inside = (days >= lower) & (days < below)
+        count = np.maximum(np.round(days[inside] / size), 1)
+        key[inside] = (position + 1) * _UNIT_STRIDE + count
+        lower = below
+    return key
+
+
+def _key_words(key: float) -> str:
+    position, count = divmod(int(key), int(_UNIT_STRIDE))
+    if position == 0:
+        return "less than a day"
+    name = UNITS[position - 1][0]
+    return f"{count} {name}{'s' * (count != 1)}"
+
+
 def tenure_texts(
     tenure_days: np.ndarray, shape: str | None, trial_days: float | None, entity: str
 ) -> np.ndarray | None:
     """The tenure context per row in the shape's words; None: keep "Signed up ... ago"
     (a trial whose length is not known). NaN tenure gives None for that row."""
+    days = np.asarray(tenure_days, dtype=np.float64)
     if shape == "freemium":
         noun = "account" if entity == "account" else "user"
-        texts = [
-            f"Free {noun} for {duration_words(t)}" if math.isfinite(t) else None
-            for t in tenure_days
-        ]
-        return np.array(texts, dtype=object)
+        return _worded(_duration_key(days), lambda k: f"Free {noun} for {_key_words(k)}")
     if trial_days is None:
         return None
     # a trial of known length: its day while it runs, the plain signup age after it
-    return np.array(
-        [
-            f"Day {trial_day(t)} of a {trial_days:g}-day trial"
-            if math.isfinite(t) and t < trial_days
-            else None
-            for t in tenure_days
-        ],
-        dtype=object,
-    )
+    running = np.where(days < trial_days, np.floor(days) + 1, np.nan)
+    return _worded(running, lambda d: f"Day {int(d)} of a {trial_days:g}-day trial")
 
 
 def _duration_holds(words: str, count: str | None, unit: str | None, days: float) -> bool:

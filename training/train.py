@@ -59,6 +59,8 @@ class TrainingResult:
     tier_note: str = ""
     #: where labels ran to and why (`data.end_at`, the last event, a later conversion)
     data_end_note: str = ""
+    #: the product shape training used (trial / freemium) and why, with how rows were cut
+    shape_note: str = ""
 
 
 def _check_labels(rows: pd.DataFrame, min_positives: int, unlabeled: int) -> None:
@@ -421,4 +423,18 @@ def train_model(dataset: Dataset) -> TrainingResult:
         reliability=reliability,
         tier_note=tier_note,
         data_end_note=f"labels run to {dataset.data_end}: {dataset.quality.data_end_reason}",
+        shape_note=_shape_note(dataset),
     )
+
+
+def _shape_note(dataset: Dataset) -> str:
+    """`product shape: freemium (given: ...); rows: every free entity every 14 days ...`."""
+    spec, shape = dataset.spec, dataset.product_shape
+    if shape.shape == "freemium":
+        rows = (
+            f"every still-free entity at calendar cuts every {spec.freemium.every_days:g} "
+            f"days, up to {spec.freemium.max_age_days:g} days old"
+        )
+    else:
+        rows = "signup + " + ", ".join(f"{d:g}" for d in spec.snapshots_days) + " days"
+    return f"product shape: {shape.describe}; training rows: {rows}"

@@ -23,6 +23,7 @@ from pql.serving.shape_words import duration_words, tenure_problems, tenure_text
 )
 def test_durations_in_the_largest_unit(days: float, words: str) -> None:
     assert duration_words(days) == words
+    assert tenure_texts(np.array([days]), "freemium", None, "user")[0] == f"Free user for {words}"
     assert tenure_problems(f"Free user for {words}", days, "freemium", None) == []
 
 
