@@ -89,3 +89,17 @@ def test_bad_arguments_say_what_is_wrong(tmp_path: Path) -> None:
         simulate_freemium(10, 1, tmp_path, days=5)
     with pytest.raises(DataError, match="n_users must be a whole number"):
         simulate_freemium(1.5, 1, tmp_path)  # type: ignore[arg-type]
+
+
+def test_the_command_writes_a_freemium_product(tmp_path: Path, monkeypatch, capsys) -> None:
+    from tests.pql.test_cli import run
+
+    out = tmp_path / "free"
+    args = ["simulate", "--shape", "freemium", "--users", "300", "--seed", "3", "--out", str(out)]
+    code, text = run(args, monkeypatch, capsys)
+    assert code == 0, text
+    assert "Simulated 300 free users" in text and "conversions at any age" in text
+    assert {p.name for p in out.iterdir()} == {"events.parquet", "oracle.parquet", "pql.yaml"}
+    assert load_spec(out / "pql.yaml").shape == "freemium"
+    code, text = run(["simulate", "--shape", "monthly", "--out", str(out)], monkeypatch, capsys)
+    assert code != 0 and "monthly" in text
