@@ -6,8 +6,8 @@
 It simulates a freemium product (`pql simulate --shape freemium`: users signing up over
 a year, converting at any age), reads it once, then builds the training rows and their
 features (`features.pipeline.training_features`) twice on the same data set: with the
-freemium shape (cutoffs every `freemium.every_days` up to `max_age_days`, plus the
-spec's `snapshots_days`) and with the trial shape (`snapshots_days` only). Each is timed
+freemium shape (every still-free user at calendar cuts every `freemium.every_days`, up
+to `max_age_days` old) and with the trial shape (signup + `snapshots_days`). Each is timed
 `--repeats` times (median); peak memory is traced (tracemalloc sees numpy's and pandas'
 buffers) in a separate, untimed run. Ratios are freemium / trial from the same run.
 """
@@ -83,8 +83,9 @@ def main() -> None:
         flush=True,
     )
     print(
-        f"shapes  trial: snapshots_days {spec.snapshots_days}; freemium: those plus every "
-        f"{spec.freemium.every_days:g} days up to {spec.freemium.max_age_days:g}",
+        f"shapes  trial: signup + {spec.snapshots_days} days; freemium: every still-free user "
+        f"at calendar cuts every {spec.freemium.every_days:g} days, up to "
+        f"{spec.freemium.max_age_days:g} days old",
         flush=True,
     )
     results = {}

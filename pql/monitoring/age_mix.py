@@ -8,7 +8,9 @@ cannot change that. The check: weight the run's rows so their ages (`tenure_days
 the training reference's bins) are distributed as training's, and measure PSI again.
 If behaviour at each age is as in training, the weighted PSI is small: the shift is the
 age mix, not behaviour. Rows older than any training row get no weight (the moment
-check of `pql score` counts them).
+check of `pql score` counts them). Only marginal bins are stored, so the check needs a
+run that holds users across the training ages (a run of every free user does); a run
+of only old users stays drifted, and the advice says so as before.
 """
 
 from __future__ import annotations

@@ -68,3 +68,18 @@ def test_the_reason_audit_reads_the_context_back() -> None:
     assert any("'5 days ago'" in p for p in problems)
     assert any("'3 days ago'" in p for p in problems)
     assert auditor.check_context("u", {**row, "hours_since_last_event": 3.0}, ["No activity yet"])
+
+
+def test_the_moment_check_names_the_freemium_remedy() -> None:
+    import pandas as pd
+
+    from pql.serving.moment_checks import tenure_warning
+
+    reference = {"tenure_days": tuple(float(v) for v in np.linspace(0, 300, 101))}
+    features = pd.DataFrame({"tenure_days": [10.0, 250.0, 299.0, 340.0]})
+    text = tenure_warning(features, reference, "freemium")
+    assert text is not None and text.startswith("1 of 4 scored entity is older")
+    assert "freemium.max_age_days" in text and "snapshots_days" not in text
+    assert "snapshots_days" in (tenure_warning(features, reference) or "")
+    inside = pd.DataFrame({"tenure_days": [1.0, 150.0, 299.0]})
+    assert tenure_warning(inside, reference, "freemium") is None
