@@ -92,7 +92,7 @@ def main() -> None:
         point = evaluate(y, score, threshold=0.5)
         spread = _interval(y, score, args.seed)
         print(
-            f"{name:8s}ROC-AUC {point['roc_auc']:.3f} (95% CI {spread['roc_auc'][0]:.3f}-"
+            f"{name:9s}ROC-AUC {point['roc_auc']:.3f} (95% CI {spread['roc_auc'][0]:.3f}-"
             f"{spread['roc_auc'][1]:.3f})  PR-AUC {point['pr_auc']:.3f} (95% CI "
             f"{spread['pr_auc'][0]:.3f}-{spread['pr_auc'][1]:.3f})",
             flush=True,
@@ -100,7 +100,7 @@ def main() -> None:
     for name in ("rule", "logistic"):
         prefix = f"baseline_{name}"
         print(
-            f"{name:8s}ROC-AUC {m[f'{prefix}_test_roc_auc']:.3f}  PR-AUC "
+            f"{name:9s}ROC-AUC {m[f'{prefix}_test_roc_auc']:.3f}  PR-AUC "
             f"{m[f'{prefix}_test_pr_auc']:.3f} (model - {name} PR-AUC "
             f"{m[f'{prefix}_pr_auc_diff']:+.3f}, 95% CI {m[f'{prefix}_pr_auc_diff_low']:+.3f} "
             f"to {m[f'{prefix}_pr_auc_diff_high']:+.3f}): {result.baseline_descriptions[name]}",
