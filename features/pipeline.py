@@ -7,12 +7,13 @@ functions with in-memory data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from pql.errors import DataQualityError
+from pql.features.calendar_rows import calendar_rows
 from pql.features.compute import NEVER_MS
 from pql.features.definitions import FeatureDefinitions
 from pql.features.entities import build_entities
@@ -35,6 +36,7 @@ from pql.features.quality_checks import (
     unmatched_action_hint,
 )
 from pql.features.rows import ROW_ID_COLUMNS, LiveRows, SnapshotRows, live_rows, snapshot_rows
+from pql.features.shape import ProductShape, resolve_shape
 from pql.features.spec import Spec
 
 UNMATCHED_SHOWN = 10
@@ -53,6 +55,15 @@ class Dataset:
     data_start: pd.Timestamp | None = None  # the first usable event
     #: where observed events end when that differs from `data_end` (see `events_end`)
     observed_until: pd.Timestamp | None = None
+    #: trial or freemium (`features.shape`); None: trial, as a data set built by hand
+    shape: ProductShape | None = None
+
+    @property
+    def product_shape(self) -> ProductShape:
+        """The shape training rows and words follow (trial when none was resolved)."""
+        if self.shape is not None:
+            return self.shape
+        return ProductShape("trial", False, "no shape was resolved for this data set")
 
     @property
     def events_end(self) -> pd.Timestamp | None:
@@ -284,6 +295,8 @@ def load_dataset(
         end,
         conversion_column,
     )
+    shape = _shape(spec, canonical, entities, trial_table, entity_column(definitions))
+    quality = replace(quality, product_shape=shape.describe)
     if strict and quality.is_fatal:
         raise DataQualityError("; ".join(quality.errors))
     data_start = canonical["timestamp"].min() if len(canonical) else None
@@ -296,7 +309,23 @@ def load_dataset(
         quality,
         data_start,
         observed_until=end.events_until,
+        shape=shape,
     )
+
+
+def _shape(
+    spec: Spec,
+    events: pd.DataFrame,
+    entities: pd.DataFrame,
+    trials: pd.DataFrame | None,
+    key: str,
+) -> ProductShape:
+    """The spec's shape or the data's; the last-event lookup only when it must infer."""
+    ends = trials is not None and "trial_end_at" in trials and trials["trial_end_at"].notna().any()
+    last_seen = None
+    if spec.shape is None and spec.trial_days is None and not ends and len(events):
+        last_seen = events.groupby(events[key].astype(str), observed=True)["timestamp"].max()
+    return resolve_shape(spec, entities, last_seen, has_trial_ends=bool(ends))
 
 
 def _with_ids(rows: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
@@ -319,9 +348,19 @@ def training_features(dataset: Dataset) -> tuple[pd.DataFrame, SnapshotRows]:
     """Features at every snapshot cutoff of every entity (labels are training's job)."""
     if dataset.events_end is None:
         raise DataQualityError("no usable events: nothing to build snapshots from")
-    snapshots = snapshot_rows(
-        dataset.entities, dataset.spec.snapshots_days, dataset.events_end, dataset.data_start
-    )
+    spec = dataset.spec
+    if dataset.product_shape.shape == "freemium" and dataset.data_start is not None:
+        snapshots = calendar_rows(
+            dataset.entities,
+            spec.freemium.every_days,
+            spec.freemium.max_age_days,
+            dataset.events_end,
+            dataset.data_start,
+        )
+    else:
+        snapshots = snapshot_rows(
+            dataset.entities, spec.snapshots_days, dataset.events_end, dataset.data_start
+        )
     return features_for_rows(dataset, snapshots.rows), snapshots
 
 

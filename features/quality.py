@@ -101,6 +101,7 @@ class DataQualityReport:
     data_end: str | None = None  # where labels run to ...
     data_end_reason: str = ""  # ... and why that end (data.end_at, the last event, ...)
     conversion_source: str = ""  # what defines a conversion, in the spec's keys
+    product_shape: str = ""  # trial or freemium, given or inferred, and why
 
     @property
     def is_fatal(self) -> bool:
@@ -137,6 +138,8 @@ class DataQualityReport:
         console.print(summary)
         if self.conversion_source:
             console.print(f"Conversions come from {self.conversion_source}.")
+        if self.product_shape:
+            console.print(f"Product shape: {self.product_shape}.")
         if self.data_end is not None:
             console.print(f"Labels run to {self.data_end}: {self.data_end_reason}.")
         if self.explanations:

@@ -18,7 +18,15 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from pql.errors import DataError, SpecError
 
@@ -295,6 +303,28 @@ class RuleSpec(_Strict):
     reason: str | None = None
 
 
+#: A freemium spec cuts at most this many rows per entity (the row count stays bounded).
+MAX_FREEMIUM_AGES = 400
+
+
+class FreemiumRows(_Strict):
+    """Where freemium training rows are cut: at calendar dates every `every_days` from
+    the first event, each still-free entity at most `max_age_days` old
+    (`features.calendar_rows`); at most `max_age_days / every_days` rows per entity."""
+
+    every_days: Annotated[float, Field(gt=0, le=365)] = 14
+    max_age_days: Annotated[float, Field(gt=0, le=3650)] = 365
+
+    @model_validator(mode="after")
+    def _bounded(self) -> FreemiumRows:
+        if self.max_age_days / self.every_days > MAX_FREEMIUM_AGES:
+            raise ValueError(
+                f"max_age_days / every_days is {self.max_age_days / self.every_days:,.0f} "
+                f"cutoffs per entity; at most {MAX_FREEMIUM_AGES} (raise every_days)"
+            )
+        return self
+
+
 class FeatureSettings(_Strict):
     session_gap_minutes: Annotated[float, Field(gt=0)] = 30.0
     #: Recent windows in whole days. 7 is always one of them (the account, momentum and
@@ -320,6 +350,9 @@ class FeatureSettings(_Strict):
 class Split(_Strict):
     validation_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
     test_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    #: signup: entities apart, later signups held out; cutoff: rows by cutoff time with
+    #: a purge gap, so later life is tested on earlier life (`training.time_split`)
+    by: Literal["signup", "cutoff"] = "signup"
 
 
 class ModelSettings(_Strict):
@@ -359,6 +392,12 @@ class Spec(_Strict):
         7,
         14,
     ]
+    #: trial (a fixed length) or freemium (free with no end); unset: inferred from the
+    #: data (`features.shape`)
+    shape: Literal["trial", "freemium"] | None = None
+    #: the trial's length in days, when every trial has the same (no trials table needed)
+    trial_days: Annotated[float, Field(gt=0, le=365)] | None = None
+    freemium: FreemiumRows = FreemiumRows()
     actions: Annotated[dict[str, Action], Field(min_length=1)]
     pql: PqlThreshold = PqlThreshold(top_percent=10)
     rules: list[RuleSpec] = Field(default_factory=list)
@@ -398,6 +437,13 @@ class Spec(_Strict):
                     f"action name {name!r} must be lower_snake_case (it becomes a feature prefix)"
                 )
         return actions
+
+    @field_validator("trial_days")
+    @classmethod
+    def _trial_days_need_a_trial(cls, days: float | None, info: ValidationInfo) -> float | None:
+        if days is not None and info.data.get("shape") == "freemium":
+            raise ValueError("a trial's length, but shape is freemium: remove one of the two")
+        return days
 
     @model_validator(mode="after")
     def _label_source(self) -> Spec:

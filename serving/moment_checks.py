@@ -6,7 +6,8 @@ Two ways a batch score goes quietly wrong without any error:
   see no activity after the last event, so every entity looks idle and older than it
   is, and nobody qualifies;
 - scoring entities far older than any training row (a freemium log scored with
-  trial-age snapshots): the model never saw such tenures and extrapolates.
+  trial-age snapshots): the model never saw such tenures and extrapolates. A freemium
+  model's rows run to `freemium.max_age_days`, so its long-lived users are inside.
 
 `moment_warnings` turns both into sentences with exact counts; `pql score` prints them.
 """
@@ -39,7 +40,9 @@ def past_data_warning(as_of: pd.Timestamp, data_end: pd.Timestamp | None) -> str
 
 
 def tenure_warning(
-    features: pd.DataFrame | None, reference: dict[str, tuple[float, ...]]
+    features: pd.DataFrame | None,
+    reference: dict[str, tuple[float, ...]],
+    shape: str | None = None,
 ) -> str | None:
     """A sentence counting scored entities older than every training row.
 
@@ -56,12 +59,16 @@ def tenure_warning(
     if not count:
         return None
     noun = "entity is" if count == 1 else "entities are"
+    remedy = (
+        "raise freemium.max_age_days (up to the ages you score) and retrain"
+        if shape == "freemium"
+        else "add later snapshots_days (up to the ages you score) and retrain"
+    )
     return (
         f"{count:,} of {len(tenure):,} scored {noun} older than any training row "
         f"(tenure_days above {oldest_trained:,.1f}, the oldest training cutoff; the oldest "
         f"scored is {float(tenure[beyond].max()):,.1f} days): the model never saw such ages, "
-        "so their scores extrapolate; score them at an age the model knows, or add later "
-        "snapshots_days (up to the ages you score) and retrain"
+        f"so their scores extrapolate; score them at an age the model knows, or {remedy}"
     )
 
 
@@ -70,7 +77,15 @@ def moment_warnings(
     data_end: pd.Timestamp | None,
     features: pd.DataFrame | None = None,
     reference: dict[str, tuple[float, ...]] | None = None,
+    shape: str | None = None,
 ) -> list[str]:
-    """Every warning about the scoring moment, in the order a person should read them."""
-    found = [past_data_warning(as_of, data_end), tenure_warning(features, reference or {})]
+    """Every warning about the scoring moment, in the order a person should read them.
+
+    `shape` is the model's (its bundle spec): a freemium model trained on cutoffs up to
+    `freemium.max_age_days` knows users of every age up to there, so only older ones
+    are outside (the reference's oldest training tenure says where that is)."""
+    found = [
+        past_data_warning(as_of, data_end),
+        tenure_warning(features, reference or {}, shape),
+    ]
     return [text for text in found if text]

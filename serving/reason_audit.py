@@ -28,6 +28,7 @@ import pandas as pd
 from pql.features.spec import BASE_WINDOW_DAYS, ActionKind, Spec
 from pql.serving.reasons import CONTEXT_GROUPS, Reason, feature_groups
 from pql.serving.scoring import Scorer
+from pql.serving.shape_words import TRIAL_WORD, tenure_problems
 
 NUMBER = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)")
 PERCENT_CONTEXT = re.compile(r"more than (\d+)% of users")
@@ -75,6 +76,7 @@ def _windowed(name: str, days: int) -> str:
     """The feature of `name`'s measure over the last `days` (count -> count_28d)."""
     return f"{name}_{days}d"
 TOLERANCE = 0.51  # numbers are shown rounded to whole units
+AGO = re.compile(r"^(Signed up|Last active) (within the last hour|(\d+) (hour|day)s? ago)$")
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,25 @@ class ReasonAuditor:
                 problems.append(f"says {n:g}, the entity's {feature} is {value:g}")
         return problems
 
+    def check_context(
+        self, entity_id: str, row: dict[str, float], context: list[str]
+    ) -> list[Contradiction]:
+        """The time context read back: tenure in the shape's words, last activity."""
+        problems: list[Contradiction] = []
+        tenure = row.get("tenure_days", float("nan"))
+        since = row.get("hours_since_last_event", float("nan"))
+        for text in context:
+            found = tenure_problems(text, tenure, self.spec.shape, self.spec.trial_days)
+            ago = AGO.match(text)
+            if ago:
+                hours = tenure * 24 if ago.group(1) == "Signed up" else since
+                if not _ago_holds(ago.group(2), hours):
+                    found.append(f"says '{ago.group(2)}'; the data says {hours:g} hours")
+            if text == "No activity yet" and math.isfinite(since):
+                found.append(f"says no activity; last event {since:g} hours before")
+            problems += [Contradiction(entity_id, text, p) for p in found]
+        return problems
+
     def _presence(self, group: str, row: dict[str, float], text: str, positive: bool):
         action = self.spec.actions.get(group)
         absent = bool(ABSENCE.search(text))
@@ -297,6 +318,18 @@ class ReasonAuditor:
         return problems
 
 
+def _ago_holds(words: str, hours: float) -> bool:
+    """"5 days ago" / "3 hours ago" / "within the last hour" re-read against hours."""
+    if not math.isfinite(hours):
+        return False
+    if words == "within the last hour":
+        return hours < 1
+    count, unit = words.split()[:2]
+    size = 24.0 if unit.startswith("day") else 1.0
+    in_unit = hours >= 24.0 if size == 24 else 1.0 <= hours < 24.0
+    return in_unit and abs(hours / size - int(count)) <= 0.5 + 1e-9
+
+
 def _same(a: float, b: float) -> bool:
     if not (math.isfinite(a) and math.isfinite(b)):
         return not math.isfinite(a) and not math.isfinite(b)
@@ -315,12 +348,21 @@ def audit_scores(scorer: Scorer, frame: pd.DataFrame, id_column: str = "entity_i
     contradictions: list[Contradiction] = []
     checked = 0
     ids = frame[id_column].astype(str).to_numpy() if id_column in frame else range(len(frame))
-    for entity_id, values, (positive, negative) in zip(ids, features, explained, strict=True):
+    contexts = scorer.context(features)
+    for entity_id, values, (positive, negative), context in zip(
+        ids, features, explained, contexts, strict=True
+    ):
         row = dict(zip(names, values.tolist(), strict=True))
         for reason in positive:
             contradictions += auditor.check(str(entity_id), row, reason, True)
         for reason in negative:
             contradictions += auditor.check(str(entity_id), row, reason, False)
+        for reason in (*positive, *negative):
+            if auditor.spec.shape == "freemium" and TRIAL_WORD.search(reason.text):
+                contradictions.append(
+                    Contradiction(str(entity_id), reason.text, "speaks of a trial to a free user")
+                )
+        contradictions += auditor.check_context(str(entity_id), row, context)
         checked += len(positive) + len(negative)
     return AuditReport(len(frame), checked, contradictions)
 

@@ -35,6 +35,7 @@ from pql.features.definitions import (
 )
 from pql.features.spec import ActionKind, Spec
 from pql.serving.reason_choice import ChosenReasons, choose
+from pql.serving.shape_words import tenure_texts
 from pql.serving.wording import action_words, capitalize
 
 #: Activity features grouped into the reasons a person would name.
@@ -454,6 +455,12 @@ class ReasonWriter:
         signed_up = np.full(n, None, dtype=object)
         known = np.isfinite(tenure)
         signed_up[known] = "Signed up " + ago_texts(tenure[known])
+        shaped = tenure_texts(
+            tenure / 24, self.spec.shape, self.spec.trial_days, self.spec.entity
+        )
+        if shaped is not None:  # the shape's words where they apply ("Day 9 of a ...")
+            worded = shaped != None  # noqa: E711 (elementwise on an object array)
+            signed_up[worded] = shaped[worded]
         last_active = np.full(n, "No activity yet", dtype=object)
         seen = np.isfinite(since)
         last_active[seen] = "Last active " + ago_texts(since[seen])

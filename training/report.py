@@ -38,7 +38,9 @@ def _metrics_table(title: str, rows: dict[str, str], metrics: dict[str, float]) 
 
 
 def render_result(result: TrainingResult, console: Console) -> None:
-    splits = Table(title="Time-ordered split (by entity signup)")
+    by_cutoff = "purged_label_window_crosses_split" in result.row_counts
+    how = "by cutoff time, with a purge gap" if by_cutoff else "by entity signup"
+    splits = Table(title=f"Time-ordered split ({how})")
     for column in ("split", "entities", "rows", "conversions", "rate", "signups from", "to"):
         splits.add_column(column, justify="right" if column not in ("split",) else "left")
     for s in result.splits:
@@ -60,6 +62,13 @@ def render_result(result: TrainingResult, console: Console) -> None:
         f"{counts['dropped_past_data_end']:,} cutoffs past the end of the data, "
         f"{counts.get('dropped_before_data_start', 0):,} at or before its start"
     )
+    if by_cutoff:
+        console.print(
+            f"purged: {counts['purged_label_window_crosses_split']:,} rows whose label window "
+            "reaches into a later part"
+        )
+    if result.shape_note:
+        console.print(result.shape_note)
     if result.data_end_note:
         console.print(result.data_end_note)
     metrics = result.metrics
@@ -82,9 +91,15 @@ def render_result(result: TrainingResult, console: Console) -> None:
             if k.startswith("oracle_") and k.endswith("_roc_auc")
         }
     )
-    console.print(
-        _metrics_table("Test metrics per snapshot day (earlier = knows less)", per_day, metrics)
-    )
+    if per_day:  # freemium rows have no snapshot days: their table is per age band
+        console.print(
+            _metrics_table("Test metrics per snapshot day (earlier = knows less)", per_day, metrics)
+        )
+    bands = [k.removesuffix("_roc_auc") for k in metrics if k.startswith("test_age")]
+    bands = [k for k in bands if k + "_roc_auc" in metrics]
+    if bands:
+        per_band = {k.removeprefix("test_").replace("to", " to ", 1): k for k in bands}
+        console.print(_metrics_table("Test metrics per age band (days)", per_band, metrics))
     console.print(
         f"calibrator: {result.bundle.calibrator.kind} (5-fold CV log loss on validation: "
         + ", ".join(f"{k} {v:.4f}" for k, v in result.calibration_cv_log_loss.items())

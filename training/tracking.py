@@ -146,6 +146,7 @@ def _params(result: TrainingResult, dataset: Dataset) -> dict[str, Any]:
         "entity": spec.entity,
         "horizon_days": spec.label.horizon_days,
         "snapshots_days": json.dumps(spec.snapshots_days),
+        "shape": dataset.product_shape.shape,
         "actions": ",".join(spec.actions),
         "features": len(result.bundle.feature_names),
         "seed": spec.model.seed,

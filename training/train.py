@@ -35,6 +35,7 @@ from pql.training.metrics import (
 )
 from pql.training.model import fit_booster, lightgbm_params, raw_scores
 from pql.training.split import SplitSummary, assign_splits, summarize_splits
+from pql.training.time_split import GAP, assign_time_splits
 
 PERCENTILES = np.arange(101)
 
@@ -58,6 +59,8 @@ class TrainingResult:
     tier_note: str = ""
     #: where labels ran to and why (`data.end_at`, the last event, a later conversion)
     data_end_note: str = ""
+    #: the product shape training used (trial / freemium) and why, with how rows were cut
+    shape_note: str = ""
 
 
 def _check_labels(rows: pd.DataFrame, min_positives: int, unlabeled: int) -> None:
@@ -225,6 +228,28 @@ def _per_snapshot(test: pd.DataFrame, threshold: float) -> dict[str, float]:
     return metrics
 
 
+#: Freemium test metrics per age band (days after signup): young and long-lived users.
+AGE_BANDS = ((0, 30), (30, 90), (90, 180), (180, math.inf))
+
+
+def _per_age_band(test: pd.DataFrame, threshold: float) -> dict[str, float]:
+    """Freemium test metrics per age band (a cutoff per age would be dozens of groups)."""
+    metrics = {}
+    for low, high in AGE_BANDS:
+        part = test[(test["snapshot_day"] >= low) & (test["snapshot_day"] < high)]
+        if part.empty or part["label"].nunique() < 2:
+            continue
+        result = evaluate(
+            part["label"].to_numpy(),
+            part["probability"].to_numpy(),
+            threshold=threshold,
+            flagged=part["is_hot"].to_numpy(),
+        )
+        name = f"age{low}to{high:g}d" if math.isfinite(high) else f"age{low}plusd"
+        metrics.update(_prefixed(f"test_{name}", result))
+    return metrics
+
+
 def _oracle(dataset: Dataset, test: pd.DataFrame, threshold: float) -> dict[str, float]:
     """The simulator's own trial-end probabilities on the same trial-end test rows."""
     if ORACLE_COLUMN not in dataset.entities.columns:
@@ -265,9 +290,13 @@ def train_model(dataset: Dataset) -> TrainingResult:
     labeled = label_rows(frame, spec.label.horizon_days, dataset.data_end)
     rows = labeled.rows
     _check_labels(rows, spec.model.min_positives, labeled.unlabeled)
-    split = assign_splits(
-        rows, spec.model.split.validation_fraction, spec.model.split.test_fraction
-    )
+    freemium = dataset.product_shape.shape == "freemium"
+    fractions = (spec.model.split.validation_fraction, spec.model.split.test_fraction)
+    by_cutoff = spec.model.split.by == "cutoff"
+    if by_cutoff:  # by cutoff time, with a purge gap: see training.time_split
+        split = assign_time_splits(rows, *fractions, spec.label.horizon_days)
+    else:
+        split = assign_splits(rows, *fractions)
     train, validation, test = (rows[split == s] for s in ("train", "validation", "test"))
     for name, part in (("train", train), ("validation", validation), ("test", test)):
         if part["label"].nunique() < 2:
@@ -328,7 +357,7 @@ def train_model(dataset: Dataset) -> TrainingResult:
     metrics["validation_hot_share"] = float(validation_hot.mean())
     metrics["test_hot_share"] = float(test_hot.mean())
     test = test.assign(is_hot=test_hot)
-    metrics.update(_per_snapshot(test, tiers.hot))
+    metrics.update(_per_age_band(test, tiers.hot) if freemium else _per_snapshot(test, tiers.hot))
     metrics.update(_oracle(dataset, test, tiers.hot))
     baseline_metrics, descriptions = _baselines(
         definitions, spec, train, validation, test, names, spec.model.seed
@@ -352,8 +381,10 @@ def train_model(dataset: Dataset) -> TrainingResult:
     )
     all_beaten = len(beaten) == len(baselines)
     metrics["no_signal"] = float(_no_signal(metrics))
+    # the bundle's spec names the shape training used, so serving words follow it
+    shaped = spec.model_copy(update={"shape": dataset.product_shape.shape})
     bundle = ModelBundle(
-        spec_yaml=yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
+        spec_yaml=yaml.safe_dump(shaped.model_dump(mode="json"), sort_keys=False),
         feature_names=tuple(names),
         booster_text=booster_text,
         calibrator=calibrate,
@@ -376,6 +407,11 @@ def train_model(dataset: Dataset) -> TrainingResult:
             "dropped_before_data_start": snapshots.before_data,
             "unlabeled_horizon_past_data_end": labeled.unlabeled,
             "labelled_rows": len(rows),
+            **(
+                {"purged_label_window_crosses_split": int((split == GAP).sum())}
+                if by_cutoff
+                else {}
+            ),
         },
         calibration_cv_log_loss=choice.cv_log_loss,
         baseline_descriptions=descriptions,
@@ -387,4 +423,18 @@ def train_model(dataset: Dataset) -> TrainingResult:
         reliability=reliability,
         tier_note=tier_note,
         data_end_note=f"labels run to {dataset.data_end}: {dataset.quality.data_end_reason}",
+        shape_note=_shape_note(dataset),
     )
+
+
+def _shape_note(dataset: Dataset) -> str:
+    """`product shape: freemium (given: ...); rows: every free entity every 14 days ...`."""
+    spec, shape = dataset.spec, dataset.product_shape
+    if shape.shape == "freemium":
+        rows = (
+            f"every still-free entity at calendar cuts every {spec.freemium.every_days:g} "
+            f"days, up to {spec.freemium.max_age_days:g} days old"
+        )
+    else:
+        rows = "signup + " + ", ".join(f"{d:g}" for d in spec.snapshots_days) + " days"
+    return f"product shape: {shape.describe}; training rows: {rows}"

@@ -339,7 +339,15 @@ def _local_score(
         )
     write_frame(batch.leads, out)
     _summary(batch, f"model v{loaded.version}", out, started)
-    _warn(moment_warnings(moment, dataset.events_end, batch.features, loaded.bundle.reference))
+    _warn(
+        moment_warnings(
+            moment,
+            dataset.events_end,
+            batch.features,
+            loaded.bundle.reference,
+            shape=loaded.bundle.spec.shape,
+        )
+    )
     if audit_reasons and batch.features is not None:
         _audit(Scorer(loaded.bundle), batch.features)
     console.print(f"score history: {record_batch(batch, loaded, dataset.spec, history_root).path}")

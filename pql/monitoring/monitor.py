@@ -31,6 +31,7 @@ import pandas as pd
 from pql.errors import NoScoresError, PqlError
 from pql.features.definitions import is_moment_feature
 from pql.features.pipeline import Dataset, training_features
+from pql.monitoring.age_mix import age_adjusted_psi
 from pql.serving.bundle import ModelBundle
 from pql.serving.score_history import ScoreRun
 from pql.serving.scoring import PROBABILITY_REFERENCE
@@ -282,8 +283,11 @@ def advise(
         )
         drift = drift.iloc[0:0]
     expected: list[str] = []
+    age_mix = _age_mix(drift, thresholds)
     moved = drift[(drift["feature"] != SCORE_ROW) & (drift["psi"] >= thresholds.psi_moderate)]
-    by_moment = moved["feature"].map(is_moment_feature).astype(bool)
+    by_moment = (moved["feature"].map(is_moment_feature) | moved["feature"].isin(age_mix)).astype(
+        bool
+    )
     # The score moved with only moment features moving: the moment explains it too.
     score_from_moment = bool(by_moment.any()) and not bool((~by_moment).any())
     for row in drift.itertuples():
@@ -299,6 +303,11 @@ def advise(
             continue
         if not is_score and is_moment_feature(row.feature):
             expected.append(f"{row.feature} PSI {row.psi:.2f}")
+        elif not is_score and row.feature in age_mix:
+            expected.append(
+                f"{row.feature} PSI {row.psi:.2f} ({age_mix[row.feature]:.2f} with the scored "
+                "ages weighted as in training: the age mix of who was scored, not behaviour)"
+            )
         elif is_score and score_from_moment:
             expected.append(f"the score PSI {row.psi:.2f} (only moment features moved)")
         elif row.psi >= thresholds.psi_major and row.important:
@@ -337,6 +346,14 @@ def advise(
     return Advice(
         retrain=bool(reasons), reasons=reasons, watch=watch, unjudged=unjudged, expected=expected
     )
+
+
+def _age_mix(drift: pd.DataFrame, thresholds: Thresholds) -> dict[str, float]:
+    """Features whose drift is gone once the run's ages are weighted like training's."""
+    if "psi_age_adjusted" not in drift:
+        return {}
+    adjusted = drift.set_index("feature")["psi_age_adjusted"].dropna()
+    return {str(k): float(v) for k, v in adjusted.items() if v < thresholds.psi_moderate}
 
 
 # --- assembling a report ------------------------------------------------------------
@@ -406,6 +423,9 @@ def build_report(
     shares = gain_shares(bundle)
     important = important_features(shares, thresholds.important_gain_share)
     drift = drift_table(reference, frame, frame["probability"].to_numpy(float), shares, important)
+    if bundle.spec.shape == "freemium":  # totals move with the age mix of who is scored
+        adjusted = age_adjusted_psi(reference, frame, list(bundle.feature_names))
+        drift = drift.assign(psi_age_adjusted=drift["feature"].map(adjusted))
 
     horizon = dataset.spec.label.horizon_days
     kept, superseded = supersede(runs)
