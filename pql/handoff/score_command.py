@@ -161,6 +161,11 @@ def _loaded_model(spec, model: str | None, tracking_uri: str):
     from pql.serving.registry import champion_uri, load_model
 
     loaded = load_model(model or champion_uri(spec.product), tracking_uri)
+    if spec.data.attributes or loaded.bundle.attributes:
+        raise UsageError(
+            "key 'data.attributes': fit attributes are joined and scored by --engine local "
+            "only (the Spark and bucket engines do not read attribute tables yet)"
+        )
     if loaded.bundle.spec.entity != spec.entity:
         raise UsageError(
             f"the model scores {loaded.bundle.spec.entity}s but the spec's entity is "
@@ -339,6 +344,12 @@ def _local_score(
         )
     write_frame(batch.leads, out)
     _summary(batch, f"model v{loaded.version}", out, started)
+    for name, count in batch.unseen_levels.items():
+        console.print(
+            f"  {name}: {count:,} scored row(s) have a level training never saw; scored as "
+            "the pooled 'other' level (retrain to learn it)",
+            highlight=False,
+        )
     _warn(moment_warnings(moment, dataset.events_end, batch.features, loaded.bundle.reference))
     if audit_reasons and batch.features is not None:
         _audit(Scorer(loaded.bundle), batch.features)

@@ -17,6 +17,14 @@ def simulate_command(
     out: Annotated[Path, typer.Option(help="Folder for events, trials and pql.yaml.")] = Path(
         "pql-data"
     ),
+    fit: Annotated[
+        bool,
+        typer.Option(
+            "--fit/--no-fit",
+            help="Also simulate who the users are (company size, industry, country, role, "
+            "e-mail kind) with known effects on conversion, and put them in the specs.",
+        ),
+    ] = False,
 ) -> None:
     """Write a simulated SaaS trial data set with a known conversion model."""
     from pql.simulator import simulate
@@ -25,7 +33,11 @@ def simulate_command(
     with progress_bar("simulating") as progress:
         task = progress.add_task("users", total=users)
         summary = simulate(
-            users, seed, out, progress=lambda done: progress.update(task, completed=done)
+            users,
+            seed,
+            out,
+            progress=lambda done: progress.update(task, completed=done),
+            fit=fit,
         )
     console.print(
         f"Simulated {summary.users:,} users in {summary.accounts:,} accounts: "
