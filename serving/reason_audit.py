@@ -227,10 +227,10 @@ def audit_scores(scorer: Scorer, frame: pd.DataFrame, id_column: str = "entity_i
         fit = scorer.fit_reasons(features, scores)
         for entity_id, values, (positive_fit, negative_fit) in zip(ids, features, fit, strict=True):
             row = dict(zip(names, values.tolist(), strict=True))
-            for reason in [*positive_fit, *negative_fit]:
+            for fit_reason in [*positive_fit, *negative_fit]:
                 contradictions += [
-                    Contradiction(str(entity_id), reason.text, problem)
-                    for problem in auditor_fit.check(row, reason)
+                    Contradiction(str(entity_id), fit_reason.text, problem)
+                    for problem in auditor_fit.check(row, fit_reason)
                 ]
             checked += len(positive_fit) + len(negative_fit)
     return AuditReport(len(frame), checked, contradictions)

@@ -188,7 +188,7 @@ class PqlService:
         ]
         signup = (now - timedelta(days=3)).isoformat()
         self.scorer.score_events("warm-up", events, as_of=now.isoformat(), signup_at=signup)
-        names = self.served.bundle.feature_names
+        names = self.served.bundle.definitions.names  # behaviour; fit attributes unknown
         self.scorer.score_features("warm-up", {n: 0.0 for n in names if "hours" not in n})
 
     def _keep_api_wrappers(self) -> None:

@@ -189,7 +189,7 @@ def alert_event(
 
 def _value(value: object) -> str | float | int | None:
     """An attribute's JSON value: a number stays a number, anything else is text."""
-    if value is None or pd.isna(value):  # type: ignore[arg-type]
+    if value is None or pd.isna(value):
         return None
     if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
         return _number(value)
