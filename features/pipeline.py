@@ -7,12 +7,14 @@ functions with in-memory data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from pql.errors import DataQualityError
+from pql.features.attributes import LoadedAttributes, join_attributes, load_attributes
 from pql.features.calendar_rows import calendar_rows
 from pql.features.compute import NEVER_MS
 from pql.features.definitions import FeatureDefinitions
@@ -64,6 +66,8 @@ class Dataset:
         if self.shape is not None:
             return self.shape
         return ProductShape("trial", False, "no shape was resolved for this data set")
+    #: fit attributes (`data.attributes`), joined point-in-time to every row
+    attributes: LoadedAttributes | None = None
 
     @property
     def events_end(self) -> pd.Timestamp | None:
@@ -261,6 +265,7 @@ def load_dataset(
     trials: pd.DataFrame | None = None,
     *,
     strict: bool = True,
+    attributes: Sequence[pd.DataFrame] | None = None,
 ) -> Dataset:
     """Read (or take) the events and trials a spec names and check them.
 
@@ -297,6 +302,9 @@ def load_dataset(
     )
     shape = _shape(spec, canonical, entities, trial_table, entity_column(definitions))
     quality = replace(quality, product_shape=shape.describe)
+    loaded_attributes = load_attributes(spec, attributes)
+    if loaded_attributes is not None:
+        quality = replace(quality, warnings=[*quality.warnings, *loaded_attributes.warnings])
     if strict and quality.is_fatal:
         raise DataQualityError("; ".join(quality.errors))
     data_start = canonical["timestamp"].min() if len(canonical) else None
@@ -310,6 +318,7 @@ def load_dataset(
         data_start,
         observed_until=end.events_until,
         shape=shape,
+        attributes=loaded_attributes,
     )
 
 
@@ -341,7 +350,13 @@ def features_for_rows(
     model always gets exactly the features it was trained on.
     """
     chosen = definitions or dataset.definitions
-    return _with_ids(rows, build_features(chosen, dataset.events, rows))
+    frame = _with_ids(rows, build_features(chosen, dataset.events, rows))
+    if dataset.attributes is None:
+        return frame
+    # raw values as known before each row's as_of; the model's encoding turns them
+    # into columns (training fits it, scoring uses the bundle's)
+    joined = join_attributes(dataset.attributes, rows, dataset.spec.entity)
+    return pd.concat([frame, joined.set_axis(frame.index, axis=0)], axis=1)
 
 
 def training_features(dataset: Dataset) -> tuple[pd.DataFrame, SnapshotRows]:

@@ -188,13 +188,88 @@ class TrialSource(_Source):
     columns: TrialColumns = TrialColumns()
 
 
+#: What an attribute is to the model: a category (native LightGBM categorical), a
+#: number, or the e-mail kind (work / personal / unknown) derived from a column of
+#: e-mail addresses or domains.
+AttributeKind = Literal["categorical", "numeric", "email_kind"]
+#: The one placeholder a fit phrase may use: the entity's own value of the attribute.
+ATTRIBUTE_PLACEHOLDERS = frozenset({"value"})
+
+
+class AttributeColumn(_Strict):
+    """One fit attribute: its kind, its source column and how a reason states it."""
+
+    kind: AttributeKind
+    #: the table's column (default: the attribute's own name)
+    column: Annotated[str, Field(min_length=1)] | None = None
+    #: the fit reason, e.g. "Company of {value} employees" ({value}: the entity's value)
+    reason: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    #: a phrase per level, e.g. {work: "Signed up with a work e-mail"}; wins over `reason`
+    phrases: dict[str, Annotated[str, Field(min_length=1, max_length=120)]] = Field(
+        default_factory=dict, max_length=200
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _value_only(cls, template: str | None) -> str | None:
+        if template is None:
+            return None
+        try:
+            names = _placeholders(template)
+        except ValueError as exc:
+            raise ValueError(f"template {template!r} is malformed: {exc}") from None
+        if names - ATTRIBUTE_PLACEHOLDERS:
+            raise ValueError(
+                f"template {template!r}: the only placeholder is {{value}} (the entity's value)"
+            )
+        return template
+
+    @field_validator("phrases")
+    @classmethod
+    def _plain_phrases(cls, phrases: dict[str, str]) -> dict[str, str]:
+        for level, text in phrases.items():
+            if "{" in text or "}" in text:
+                raise ValueError(f"phrase for {level!r}: plain words only (no {{placeholders}})")
+        return phrases
+
+
+class AttributeSource(_Source):
+    """A table of per-user or per-account attributes (fit: who the lead is).
+
+    With `valid_from`, a row holds from that time on: a row scored at `as_of` sees the
+    latest row of its entity strictly before `as_of`. Without it, each id has one row,
+    taken as known at signup."""
+
+    format: FileFormat = "auto"
+    encoding: str = "utf-8"
+    level: Literal["user", "account"] = "user"
+    #: the id column (default: user_id for level user, account_id for level account)
+    id: Annotated[str, Field(min_length=1)] | None = None
+    #: the column saying since when a row's values are known (valid_from / updated_at)
+    valid_from: Annotated[str, Field(min_length=1)] | None = None
+    columns: Annotated[dict[str, AttributeColumn], Field(min_length=1, max_length=100)]
+    #: categorical levels seen on fewer training rows than this are pooled into "other"
+    min_level_rows: Annotated[int, Field(ge=1)] = 50
+
+    @property
+    def id_column(self) -> str:
+        return self.id or f"{self.level}_id"
+
+
 class DataSources(_Strict):
     events: EventSource
     trials: TrialSource | None = None
+    #: fit attributes: one table or a list (e.g. one per user, one per account)
+    attributes: list[AttributeSource] = Field(default_factory=list, max_length=10)
     #: Where the observed data ends: labels run to it (a conversion up to this time is
     #: known) and training cutoffs stop at it. Default: the last event, or the trials
     #: table's latest conversion when that is later. A time without a zone is UTC.
     end_at: datetime | None = None
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
 
     @field_validator("end_at")
     @classmethod
@@ -347,6 +422,15 @@ class FeatureSettings(_Strict):
         return sorted(days)
 
 
+class OutputSettings(_Strict):
+    """What the leads file, the HTML report and alerts carry beside the scores."""
+
+    #: attribute columns to route leads by (company_size, country, ...): as known at as_of
+    attributes: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+
 class Split(_Strict):
     validation_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
     test_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
@@ -420,6 +504,7 @@ class Spec(_Strict):
                 "Europe/Berlin, Asia/Shanghai"
             ) from None
         return name
+    output: OutputSettings = OutputSettings()
 
     @field_validator("snapshots_days")
     @classmethod
@@ -568,6 +653,10 @@ def parse_spec(raw: Any, *, source: str = "<spec>", base_dir: Path | None = None
         problems = "\n".join(f"  - {_describe(dict(e))}" for e in exc.errors())
         raise SpecError(f"{source}: invalid spec\n{problems}") from None
     _check_rules(spec, source)
+    if spec.data.attributes or spec.output.attributes:
+        from pql.features.attributes import check_attribute_spec
+
+        check_attribute_spec(spec, source)
     return _resolve_paths(spec, base_dir) if base_dir is not None else spec
 
 
@@ -594,7 +683,10 @@ def _resolve_paths(spec: Spec, base_dir: Path) -> Spec:
     trials = spec.data.trials
     if trials is not None:
         trials = trials.model_copy(update={"path": resolved(trials.path)})
+    attributes = [a.model_copy(update={"path": resolved(a.path)}) for a in spec.data.attributes]
     data = spec.data.model_copy(update={"events": events, "trials": trials})
+    if attributes:
+        data = data.model_copy(update={"attributes": attributes})
     return spec.model_copy(update={"data": data})
 
 

@@ -27,6 +27,7 @@ def _leads_table(leads, version: str) -> Table:
         "tier",
         "why",
         "holding it back",
+        "who (fit)",
         "context",
     )
     for column in columns:
@@ -40,9 +41,19 @@ def _leads_table(leads, version: str) -> Table:
             str(lead.tier),
             "\n".join(r for r in (lead.reason_1, lead.reason_2, lead.reason_3) if r),
             lead.negative_reason_1 or "",
+            _fit_cell(lead),
             str(lead.context).replace("; ", "\n"),
         )
     return table
+
+
+def _fit_cell(lead) -> str:
+    """Fit reasons apart from behaviour: what raises the score, then what holds it back."""
+    helps = [getattr(lead, c, None) for c in ("fit_reason_1", "fit_reason_2")]
+    hurts = getattr(lead, "negative_fit_reason_1", None)
+    lines = [f"+ {text}" for text in helps if isinstance(text, str)]
+    lines += [f"- {hurts}"] if isinstance(hurts, str) else []
+    return "\n".join(lines)
 
 
 def demo_command(
@@ -51,6 +62,14 @@ def demo_command(
     out: Annotated[Path, typer.Option(help="Working folder for data and outputs.")] = Path(
         "pql-demo"
     ),
+    fit: Annotated[
+        bool,
+        typer.Option(
+            "--fit/--no-fit",
+            help="Simulate who the users are too (company size, industry, country, role, "
+            "e-mail kind): the model uses them and the leads show fit reasons apart.",
+        ),
+    ] = True,
 ) -> None:
     """Simulate a product, train and promote a model, and show the hottest leads."""
     from pql.features.pipeline import load_dataset
@@ -66,7 +85,7 @@ def demo_command(
     out.mkdir(parents=True, exist_ok=True)
     store = f"sqlite:///{out / 'mlflow.db'}"  # the demo's own store, beside its data
     data_dir = out / "data"
-    simulate_command(users=users, seed=seed, out=data_dir)
+    simulate_command(users=users, seed=seed, out=data_dir, fit=fit)
     spec_path = data_dir / "pql.yaml"
     registered = run_training(spec_path, tracking_uri=store)
 

@@ -28,16 +28,20 @@ def leads_table(leads: pd.DataFrame, top: int = 10) -> str:
     """A Markdown table of the best `top` scored leads: reasons and context as written."""
     scored = leads[leads["status"] == "scored"].head(top)
     lines = [
-        "| user | score | tier | why (reasons) | holding it back | context |",
-        "| --- | ---: | --- | --- | --- | --- |",
+        "| user | score | tier | why (reasons) | holding it back | who (fit) | context |",
+        "| --- | ---: | --- | --- | --- | --- | --- |",
     ]
     for lead in scored.itertuples():
         why = "; ".join(
             r for r in (lead.reason_1, lead.reason_2, lead.reason_3) if isinstance(r, str)
         )
         back = lead.negative_reason_1 if isinstance(lead.negative_reason_1, str) else ""
+        helps = [getattr(lead, c) for c in ("fit_reason_1", "fit_reason_2")]
+        hurts = lead.negative_fit_reason_1
+        fit = [f"+ {t}" for t in helps if isinstance(t, str)]
+        who = "; ".join(fit + ([f"- {hurts}"] if isinstance(hurts, str) else []))
         lines.append(
-            f"| {lead.entity_id} | {lead.score:.1f} | {lead.tier} | {why} | {back} | "
+            f"| {lead.entity_id} | {lead.score:.1f} | {lead.tier} | {why} | {back} | {who} | "
             f"{lead.context} |"
         )
     return "\n".join(lines)
@@ -45,7 +49,7 @@ def leads_table(leads: pd.DataFrame, top: int = 10) -> str:
 
 def demo_leads(users: int = 20_000, seed: int = 7) -> pd.DataFrame:
     with tempfile.TemporaryDirectory() as folder:
-        simulate(users, seed, Path(folder))
+        simulate(users, seed, Path(folder), fit=True)  # as `pql demo` (fit by default)
         dataset = pql.load_dataset(Path(folder) / "pql.yaml")
         result = pql.train(dataset)
         return pql.score_batch(result.bundle, dataset).leads

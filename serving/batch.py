@@ -9,7 +9,7 @@ million entities and memory stays bounded by the chunk.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -18,6 +18,8 @@ import pandas as pd
 from pql.errors import PqlError, SpecError
 from pql.features.pipeline import Dataset, live_features
 from pql.features.rules import parse_rule
+from pql.serving.attribute_input import model_frame
+from pql.serving.fit_reasons import FIT_REASON_COLUMNS
 from pql.serving.scoring import Scorer
 
 CHUNK_ROWS = 20_000
@@ -51,6 +53,8 @@ class BatchScores:
     # the feature rows that were scored (entity_id, ..., features): the score history
     # keeps them so monitoring can compare what the model saw with training
     features: pd.DataFrame | None = None
+    #: fit attributes: rows per attribute whose level training never saw (scored "other")
+    unseen_levels: dict[str, int] = field(default_factory=dict)
 
     @property
     def scored(self) -> pd.DataFrame:
@@ -61,10 +65,14 @@ def _score_chunk(scorer: Scorer, features: np.ndarray) -> dict[str, object]:
     scores = scorer.predict(features)
     writer = scorer.writer
     contributions = scores.contributions[:, :-1]
+    width = scorer.behaviour_width  # behaviour reasons from behaviour columns only
+    fit = scorer.fit_writer.texts(features, contributions) if scorer.fit_writer else {}
+    contributions = contributions[:, :width]
     positive, negative = writer.select(writer.grouped(contributions), 3, 1)
-    positive_texts = writer.texts(features, contributions, positive, True, 3)
-    negative_texts = writer.texts(features, contributions, negative, False, 1)
+    positive_texts = writer.texts(features[:, :width], contributions, positive, True, 3)
+    negative_texts = writer.texts(features[:, :width], contributions, negative, False, 1)
     return {
+        **fit,
         "probability": scores.probability,
         "_raw": scores.raw,  # the ranking itself (ties in probability are not ties here)
         "score": scores.score,
@@ -127,9 +135,21 @@ def score_dataset(
             f"{dataset.spec.entity!r}: use a model trained with this spec"
         )
     frame, live = live_features(dataset, as_of, bundle.definitions)
+    lacking = [n for n in bundle.encoding.names if n not in frame.columns]
+    if lacking:
+        raise PqlError(
+            f"the model uses fit attribute(s) {lacking} that the spec's data.attributes does "
+            "not give: use the spec the model was trained with"
+        )
+    routing = [n for n in dataset.spec.output.attributes if n in frame.columns]
+    raw = frame[["entity_id", *routing]].copy()  # as known at as_of, before any encoding
+    frame, unseen = model_frame(bundle.encoding, frame)
     scored = score_feature_rows(scorer, frame, progress)
-    leads = _leads(scored, live.not_scored, as_of, model_version, model_status)
-    return replace(leads, features=frame)
+    if routing:
+        scored = scored.merge(raw, on="entity_id", how="left", validate="1:1")
+    extra = (list(FIT_REASON_COLUMNS) if bundle.encoding else []) + routing
+    leads = _leads(scored, live.not_scored, as_of, model_version, model_status, extra)
+    return replace(leads, features=frame, unseen_levels=unseen)
 
 
 def _leads(
@@ -138,6 +158,7 @@ def _leads(
     as_of: pd.Timestamp,
     version: str | None,
     status: str = "not registered",
+    extra_columns: list[str] | None = None,
 ) -> BatchScores:
     """Scored rows (best first) then the unscored ones with their reason: rows in = out."""
     unscored = not_scored.rename(columns={"reason": "not_scored_reason"}).assign(
@@ -149,13 +170,14 @@ def _leads(
     leads["as_of"] = as_of
     scored_at = pd.Timestamp(datetime.now(tz=UTC))
     leads["scored_at"] = scored_at
-    for column in LEAD_COLUMNS:
+    columns = [*LEAD_COLUMNS, *(extra_columns or [])]  # fit reasons, routing attributes
+    for column in columns:
         if column not in leads.columns:
             leads[column] = None
     # nullable types: unscored rows stay empty instead of turning scores into floats
     leads["score"] = leads["score"].astype("Float64")
     leads["is_pql"] = leads["is_pql"].astype("boolean")
-    return BatchScores(leads=leads[list(LEAD_COLUMNS)], as_of=as_of, scored_at=scored_at)
+    return BatchScores(leads=leads[columns], as_of=as_of, scored_at=scored_at)
 
 
 def score_dataset_with_rules(dataset: Dataset, as_of: pd.Timestamp) -> BatchScores:

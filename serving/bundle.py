@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from pql.errors import PqlError
+from pql.features.attributes import AttributeEncoding
 from pql.features.definitions import FeatureDefinitions
 from pql.features.spec import Spec, parse_spec
 
@@ -93,6 +94,9 @@ class ModelBundle:
     # training distribution `pql monitor` measures drift against (PSI). Optional, so
     # bundles trained before it existed still load (monitoring then says so).
     drift_reference: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    #: fit attributes' encoding (`features.attributes.AttributeEncoding.to_dict`): the
+    #: columns after the behaviour features; empty for a behaviour-only model
+    attributes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def threshold(self) -> float:
@@ -106,6 +110,11 @@ class ModelBundle:
     @cached_property
     def definitions(self) -> FeatureDefinitions:
         return FeatureDefinitions.from_spec(self.spec)
+
+    @cached_property
+    def encoding(self) -> AttributeEncoding:
+        """How fit attributes become model columns (empty: a behaviour-only model)."""
+        return AttributeEncoding.from_dict(self.attributes)
 
     @cached_property
     def booster(self) -> lgb.Booster:
@@ -143,6 +152,7 @@ class ModelBundle:
             base_rate=meta.get("base_rate", float("nan")),
             info=meta.get("info", {}),
             drift_reference=meta.get("drift_reference", {}),
+            attributes=meta.get("attributes", {}),
         )
 
 

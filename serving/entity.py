@@ -19,6 +19,8 @@ import pandas as pd
 from pql.errors import InvalidInput
 from pql.features.live import entity_features
 from pql.features.rows import not_scored_reason
+from pql.serving.attribute_input import attribute_vector
+from pql.serving.fit_reasons import FitReason
 from pql.serving.reasons import Reason
 from pql.serving.scoring import Scorer
 
@@ -48,6 +50,11 @@ class EntityScore:
     unknown_events: list[str] = field(default_factory=list)
     status: str = "scored"
     not_scored_reason: str | None = None
+    #: who the lead is, apart from what they did (models with fit attributes)
+    fit_reasons: list[FitReason] = field(default_factory=list)
+    negative_fit_reasons: list[FitReason] = field(default_factory=list)
+    #: attributes whose level training never saw (scored as the pooled "other")
+    unseen_attributes: list[str] = field(default_factory=list)
 
 
 def to_epoch_ms(value: Any, field_name: str) -> int:
@@ -254,9 +261,17 @@ class EntityScorer:
         self.known_events = set(self.definitions.vocabulary)
         self.conversion_event = scorer.bundle.spec.label.conversion_event
 
-    def _result(self, entity_id: str, features: np.ndarray, as_of_ms: int, unknown: list[str]):
+    def _result(
+        self,
+        entity_id: str,
+        features: np.ndarray,
+        as_of_ms: int,
+        unknown: list[str],
+        unseen: list[str] | None = None,
+    ):
         scores = self.scorer.predict(features.reshape(1, -1))
         positive, negative = self.scorer.reasons(features.reshape(1, -1), scores)[0]
+        fit_positive, fit_negative = self.scorer.fit_reasons(features.reshape(1, -1), scores)[0]
         return EntityScore(
             entity_id=entity_id,
             probability=float(scores.probability[0]),
@@ -269,6 +284,9 @@ class EntityScorer:
             negative_reasons=negative,
             context=self.scorer.writer.context(features.reshape(-1)),
             unknown_events=unknown,
+            fit_reasons=fit_positive,
+            negative_fit_reasons=fit_negative,
+            unseen_attributes=unseen or [],
         )
 
     def score_events(
@@ -280,6 +298,7 @@ class EntityScorer:
         signup_at: Any = None,
         converted_at: Any = None,
         trial_end_at: Any = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> EntityScore:
         """Features from raw events at `as_of` (default now), then score and reasons.
 
@@ -288,6 +307,7 @@ class EntityScorer:
         """
         if not isinstance(entity_id, str) or not entity_id.strip():
             raise InvalidInput("entity_id", "a non-empty id is required")
+        fit, unseen = self._attributes(attributes)
         as_of_ms = _now_ms() if as_of is None else to_epoch_ms(as_of, "as_of")
         if as_of_ms > _now_ms() + FUTURE_TOLERANCE_MS:
             raise InvalidInput("as_of", f"{_iso(as_of_ms)} is in the future")
@@ -337,13 +357,33 @@ class EntityScorer:
             properties=parsed.properties,
             distinct_values=parsed.distinct,
         )
-        return self._result(entity_id, features, as_of_ms, unknown)
+        if fit is not None:
+            features = np.concatenate([features, fit])
+        return self._result(entity_id, features, as_of_ms, unknown, unseen)
 
-    def score_features(self, entity_id: str, features: Mapping[str, Any]) -> EntityScore:
-        """Score a ready feature dict; missing `hours_*` mean "never", others are required."""
+    def _attributes(self, attributes: Mapping[str, Any] | None) -> tuple[np.ndarray | None, list]:
+        """The request's fit attributes as model columns (None: a behaviour-only model,
+        which takes none)."""
+        encoding = self.scorer.bundle.encoding
+        if not encoding:
+            if attributes:
+                name = next(iter(attributes))
+                raise InvalidInput(f"attributes.{name}", "this model uses no fit attributes")
+            return None, []
+        return attribute_vector(encoding, attributes)
+
+    def score_features(
+        self,
+        entity_id: str,
+        features: Mapping[str, Any],
+        attributes: Mapping[str, Any] | None = None,
+    ) -> EntityScore:
+        """Score a ready feature dict; missing `hours_*` mean "never", others are required.
+        Fit attributes come in `attributes` (raw values), not among the features."""
         if not isinstance(entity_id, str) or not entity_id.strip():
             raise InvalidInput("entity_id", "a non-empty id is required")
-        names = self.scorer.bundle.feature_names
+        fit, unseen = self._attributes(attributes)
+        names = self.scorer.bundle.definitions.names
         unknown = sorted(set(features) - set(names))
         if unknown:
             raise InvalidInput(f"features.{unknown[0]}", "not a feature of this model")
@@ -362,4 +402,6 @@ class EntityScorer:
                     f"features.{name}",
                     f"{value} is outside what this feature can be ({low:g} to {high:g})",
                 )
-        return self._result(entity_id, vector, _now_ms(), [])
+        if fit is not None:
+            vector = np.concatenate([vector, fit])
+        return self._result(entity_id, vector, _now_ms(), [], unseen)

@@ -217,6 +217,15 @@ class ScoreRequest(_Request):
     trial_end_at: Timestamp | None = Field(
         default=None, description="End of the trial, when it has one. Events only."
     )
+    attributes: dict[str, PropertyValue] | None = Field(
+        default=None,
+        max_length=MAX_FEATURES,
+        description="Fit attributes of a model trained with `data.attributes`, by name "
+        "(GET /model lists them): a category as text, a number as a number; an e-mail "
+        "kind as work/personal/unknown or the address itself. Missing means unknown; a "
+        "level training never saw is scored as 'other' and listed in `unseen_attributes`.",
+        examples=[{"company_size": "201-500", "country": "DE", "email_kind": "ann@acme.io"}],
+    )
 
 
 class BatchRequest(_Request):
@@ -250,6 +259,15 @@ class ReasonOut(BaseModel):
     measure: str | None = Field(
         default=None, description="The feature whose value the text states."
     )
+
+
+class FitReasonOut(BaseModel):
+    """Who the lead is: one fit attribute, the entity's own value, and its pull."""
+
+    attribute: str = Field(description="The fit attribute, as named in the spec.")
+    value: str | float = Field(description="The entity's level (text) or number.")
+    contribution: float = Field(description="Exact TreeSHAP contribution, in log-odds.")
+    text: str = Field(description="Plain-language fit reason for a sales rep.")
 
 
 class ScoreResponse(BaseModel):
@@ -288,6 +306,19 @@ class ScoreResponse(BaseModel):
     )
     unknown_events: list[str] = Field(
         description="Event names no action of the spec counts: ignored, listed so typos show."
+    )
+    fit_reasons: list[FitReasonOut] = Field(
+        default_factory=list,
+        max_length=2,
+        description="Who the lead is (fit attributes) that raises the score, apart from "
+        "behaviour; empty for a behaviour-only model.",
+    )
+    negative_fit_reasons: list[FitReasonOut] = Field(
+        default_factory=list, max_length=1, description="Fit that holds the score back."
+    )
+    unseen_attributes: list[str] = Field(
+        default_factory=list,
+        description="Attributes whose level training never saw: scored as the pooled 'other'.",
     )
 
 
@@ -328,6 +359,10 @@ class ModelInfo(BaseModel):
     threshold: float = Field(description="PQL threshold on the calibrated probability.")
     tiers: TiersOut
     features: list[str] = Field(description="Feature names, in model order.")
+    attributes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Fit attributes the model uses (send them in `attributes`): name -> kind.",
+    )
     limits: LimitsOut = Field(default_factory=LimitsOut)
 
 

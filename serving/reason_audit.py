@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from pql.features.spec import BASE_WINDOW_DAYS, ActionKind, Spec
+from pql.serving.attribute_input import model_frame
+from pql.serving.fit_reasons import FitReasonAuditor
 from pql.serving.reasons import CONTEXT_GROUPS, Reason, feature_groups
 from pql.serving.scoring import Scorer
 from pql.serving.shape_words import TRIAL_WORD, tenure_problems
@@ -341,6 +343,7 @@ def audit_scores(scorer: Scorer, frame: pd.DataFrame, id_column: str = "entity_i
     names = list(scorer.bundle.feature_names)
     if frame.empty:  # nothing scored, nothing said: nothing to contradict
         return AuditReport(0, 0, [])
+    frame, _ = model_frame(scorer.bundle.encoding, frame)  # raw fit attributes -> codes
     features = frame[names].to_numpy(np.float64)
     auditor = ReasonAuditor.for_scorer(scorer)
     scores = scorer.predict(features)
@@ -364,6 +367,17 @@ def audit_scores(scorer: Scorer, frame: pd.DataFrame, id_column: str = "entity_i
                 )
         contradictions += auditor.check_context(str(entity_id), row, context)
         checked += len(positive) + len(negative)
+    if scorer.fit_writer:  # fit reasons: each states the entity's own level or number
+        auditor_fit = FitReasonAuditor(scorer.fit_writer)
+        fit = scorer.fit_reasons(features, scores)
+        for entity_id, values, (positive_fit, negative_fit) in zip(ids, features, fit, strict=True):
+            row = dict(zip(names, values.tolist(), strict=True))
+            for fit_reason in [*positive_fit, *negative_fit]:
+                contradictions += [
+                    Contradiction(str(entity_id), fit_reason.text, problem)
+                    for problem in auditor_fit.check(row, fit_reason)
+                ]
+            checked += len(positive_fit) + len(negative_fit)
     return AuditReport(len(frame), checked, contradictions)
 
 

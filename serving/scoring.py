@@ -14,8 +14,10 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from pql.serving.attribute_input import model_frame
 from pql.serving.bundle import ModelBundle
 from pql.serving.contributions import TreeContributions
+from pql.serving.fit_reasons import FitReason, FitReasonWriter
 from pql.serving.reasons import Reason, ReasonWriter
 
 #: Reference key holding percentiles of training-row probabilities (drift, old scores).
@@ -52,6 +54,16 @@ class Scorer:
     @cached_property
     def writer(self) -> ReasonWriter:
         return ReasonWriter(self.bundle.spec, self.bundle.definitions, self.bundle.reference)
+
+    @cached_property
+    def behaviour_width(self) -> int:
+        """Model columns that are behaviour features; fit attributes follow them."""
+        return len(self.bundle.definitions.names)
+
+    @cached_property
+    def fit_writer(self) -> FitReasonWriter:
+        """Fit reasons (empty for a behaviour-only model)."""
+        return FitReasonWriter(self.bundle.spec, self.bundle.encoding, self.behaviour_width)
 
     def score_0_100(self, probability: np.ndarray, raw: np.ndarray | None = None) -> np.ndarray:
         """The model's log-odds on a 0-100 scale set by the training rows: 50 = the median
@@ -98,8 +110,17 @@ class Scorer:
     ) -> list[tuple[list[Reason], list[Reason]]]:
         """(positive, negative) reasons per row."""
         matrix = np.asarray(features, dtype=np.float64).reshape(len(scores.raw), -1)
-        contributions = scores.contributions[:, :-1]
-        return self.writer.explain(matrix, contributions)
+        contributions = scores.contributions[:, : self.behaviour_width]
+        return self.writer.explain(matrix[:, : self.behaviour_width], contributions)
+
+    def fit_reasons(
+        self, features: np.ndarray, scores: Scores
+    ) -> list[tuple[list[FitReason], list[FitReason]]]:
+        """(positive, negative) fit reasons per row (empty lists without attributes)."""
+        matrix = np.asarray(features, dtype=np.float64).reshape(len(scores.raw), -1)
+        if not self.fit_writer:
+            return [([], []) for _ in range(len(matrix))]
+        return self.fit_writer.explain(matrix, scores.contributions[:, :-1])
 
     def context(self, features: np.ndarray) -> list[list[str]]:
         """Time facts per row (signed up, last active), shown beside the reasons."""
@@ -109,6 +130,7 @@ class Scorer:
     def score_frame(self, frame: pd.DataFrame, *, with_reasons: bool = True) -> pd.DataFrame:
         """Leads table for feature rows (id columns are carried through)."""
         names = list(self.bundle.feature_names)
+        frame, _ = model_frame(self.bundle.encoding, frame)  # raw fit attributes -> codes
         missing = [n for n in names if n not in frame.columns]
         if missing:
             raise ValueError(f"feature frame lacks {len(missing)} model feature(s): {missing[:5]}")
@@ -125,4 +147,8 @@ class Scorer:
             out["reasons"] = [[r.as_dict() for r in pos] for pos, _ in explained]
             out["negative_reasons"] = [[r.as_dict() for r in neg] for _, neg in explained]
             out["context"] = self.context(features)
+            if self.fit_writer:
+                fit = self.fit_reasons(features, scores)
+                out["fit_reasons"] = [[r.as_dict() for r in pos] for pos, _ in fit]
+                out["negative_fit_reasons"] = [[r.as_dict() for r in neg] for _, neg in fit]
         return out

@@ -52,6 +52,7 @@ from pql.serving.http_gate import (
 from pql.serving.http_models import (
     BatchRequest,
     BatchResponse,
+    FitReasonOut,
     ModelInfo,
     ScoreRequest,
     ScoreResponse,
@@ -165,6 +166,7 @@ class PqlService:
             threshold=bundle.threshold,
             tiers=TiersOut(hot=bundle.tiers.hot, warm=bundle.tiers.warm),
             features=list(bundle.feature_names),
+            attributes=dict(bundle.encoding.kinds),
         )
         self._warm_up()
         self._keep_api_wrappers()
@@ -186,7 +188,7 @@ class PqlService:
         ]
         signup = (now - timedelta(days=3)).isoformat()
         self.scorer.score_events("warm-up", events, as_of=now.isoformat(), signup_at=signup)
-        names = self.served.bundle.feature_names
+        names = self.served.bundle.definitions.names  # behaviour; fit attributes unknown
         self.scorer.score_features("warm-up", {n: 0.0 for n in names if "hours" not in n})
 
     def _keep_api_wrappers(self) -> None:
@@ -216,6 +218,9 @@ class PqlService:
             negative_reasons=_reasons(result.negative_reasons),
             context=result.context,
             unknown_events=result.unknown_events,
+            fit_reasons=_fit_reasons(result.fit_reasons),
+            negative_fit_reasons=_fit_reasons(result.negative_fit_reasons),
+            unseen_attributes=result.unseen_attributes,
         )
 
     def _score(self, request: ScoreRequest) -> ScoreResponse:
@@ -237,7 +242,9 @@ class PqlService:
             for name in ("events", "as_of", "signup_at", "converted_at", "trial_end_at"):
                 if getattr(request, name) is not None:
                     raise InvalidInput(name, "give either features or events (and times)")
-            return self.scorer.score_features(request.entity_id, request.features)
+            return self.scorer.score_features(
+                request.entity_id, request.features, request.attributes
+            )
         return self.scorer.score_events(
             request.entity_id,
             request.events or (),
@@ -245,6 +252,7 @@ class PqlService:
             signup_at=request.signup_at,
             converted_at=request.converted_at,
             trial_end_at=request.trial_end_at,
+            attributes=request.attributes,
         )
 
     # The docstrings of the two endpoints are their descriptions in /docs.json.
@@ -288,6 +296,10 @@ class PqlService:
     async def model(self) -> ModelInfo:
         """The served model: registry name, version, run, metrics, threshold, features."""
         return self.info
+
+
+def _fit_reasons(reasons: list[Any]) -> list[FitReasonOut]:
+    return [FitReasonOut(**reason.as_dict()) for reason in reasons]
 
 
 # @bentoml.service returns a Service object; its typing still says the class

@@ -154,3 +154,18 @@ def trained_accounts(simulated_folder: Path) -> Trained:
     """The same simulated product scored per account (team)."""
     dataset = load_dataset(load_spec(simulated_folder / ACCOUNT_SPEC))
     return Trained(simulated_folder, dataset, train_model(dataset))
+
+
+@pytest.fixture(scope="session")
+def simulated_fit_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The simulated product with fit: users.parquet, accounts.parquet, data.attributes."""
+    folder = tmp_path_factory.mktemp("simulated_fit")
+    simulate(4000, 11, folder, fit=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def trained_fit(simulated_fit_folder: Path) -> Trained:
+    """A model of behaviour and fit (categorical attributes) on the simulated product."""
+    dataset = load_dataset(load_spec(simulated_fit_folder / "pql.yaml"))
+    return Trained(simulated_fit_folder, dataset, train_model(dataset))

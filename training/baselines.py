@@ -26,7 +26,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from pql.features.definitions import COUNT_MEASURES, FeatureDefinitions
 from pql.features.spec import Monotone
@@ -85,23 +85,55 @@ def _candidate_thresholds(values: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class _Rule:
     feature: str
-    operator: str  # ">=" or "<="
+    operator: str  # ">=", "<=", or "==" (a level of a categorical attribute)
     threshold: float
     flagged: int  # training rows the rule flags
     hits: int  # conversions among them
+    level: str | None = None  # the level name of an "==" rule, for its description
 
     def flags(self, values: np.ndarray) -> np.ndarray:
         """NaN never meets a condition (comparisons with NaN are False)."""
         with np.errstate(invalid="ignore"):
+            if self.operator == "==":
+                return values == self.threshold
             return values >= self.threshold if self.operator == ">=" else values <= self.threshold
 
     @property
     def description(self) -> str:
+        if self.operator == "==":
+            return f"{self.feature} is {self.level or _number(self.threshold)}"
         return f"{self.feature} {self.operator} {_number(self.threshold)}"
 
 
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
+
+
+def _level_rules(
+    feature: str, values: np.ndarray, y: np.ndarray, levels: tuple[str, ...] = ()
+) -> Iterator[_Rule]:
+    """`feature == level` for every level code seen (a categorical fit attribute)."""
+    finite = ~np.isnan(values)
+    codes, rows = np.unique(values[finite], return_counts=True)
+    at = np.searchsorted(codes, values[finite])
+    hits = np.bincount(at, weights=y[finite], minlength=len(codes))
+    for code, flagged, hit in zip(codes, rows, hits, strict=True):
+        position = int(code)
+        name = levels[position] if 0 <= position < len(levels) else "another value"
+        yield _Rule(feature, "==", float(code), int(flagged), round(float(hit)), name)
+
+
+def _attribute_rules(
+    attributes: dict[str, tuple[str, ...] | None], frame: pd.DataFrame, y: np.ndarray
+) -> Iterator[_Rule]:
+    """Candidate conditions on fit attributes: a level of a category, or a number >= / <=."""
+    for name, levels in attributes.items():
+        values = frame[name].to_numpy()
+        if levels is not None:
+            yield from _level_rules(name, values, y, levels)
+        else:
+            yield from _rules(name, values, y, ">=")
+            yield from _rules(name, values, y, "<=")
 
 
 def _rules(feature: str, values: np.ndarray, y: np.ndarray, operator: str) -> Iterator[_Rule]:
@@ -151,9 +183,17 @@ class SingleThresholdRule(BaseEstimator):
     row gets the base rate.
     """
 
-    def __init__(self, definitions: FeatureDefinitions, min_support: float = 0.02) -> None:
+    def __init__(
+        self,
+        definitions: FeatureDefinitions,
+        min_support: float = 0.02,
+        attributes: dict[str, tuple[str, ...] | None] | None = None,
+    ) -> None:
         self.definitions = definitions
         self.min_support = min_support
+        #: fit attributes: name -> level names of a category (None: a number); a rule
+        #: may be "industry is saas" or "employees >= 200" as well as an action count
+        self.attributes = attributes
 
     def _candidates(self) -> Iterator[tuple[str, str]]:
         operators = {
@@ -168,18 +208,24 @@ class SingleThresholdRule(BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: Any) -> SingleThresholdRule:
         features = list(dict.fromkeys(feature for feature, _ in self._candidates()))
-        frame = _frame(X, features)
+        attributes = self.attributes or {}
+        frame = _frame(X, features + list(attributes))
         target = _target(y, len(frame))
         n_rows, positives = len(target), int(target.sum())
         best: _Rule | None = None
         best_f1 = -1.0
-        for feature, operator in self._candidates():
-            for rule in _rules(feature, frame[feature].to_numpy(), target, operator):
-                if not _supported(rule, n_rows, self.min_support):
-                    continue
-                f1 = _f1(rule, positives)
-                if f1 > best_f1:
-                    best, best_f1 = rule, f1
+        candidates = [
+            rule
+            for feature, operator in self._candidates()
+            for rule in _rules(feature, frame[feature].to_numpy(), target, operator)
+        ]
+        candidates += list(_attribute_rules(attributes, frame, target))
+        for rule in candidates:
+            if not _supported(rule, n_rows, self.min_support):
+                continue
+            f1 = _f1(rule, positives)
+            if f1 > best_f1:
+                best, best_f1 = rule, f1
         self.classes_ = np.array([0, 1])
         self.base_rate_ = float(target.mean())
         self._set_rule(best, n_rows, positives)
@@ -235,16 +281,29 @@ class PointsScore(BaseEstimator):
     """
 
     def __init__(
-        self, definitions: FeatureDefinitions, max_conditions: int = 5, min_support: float = 0.05
+        self,
+        definitions: FeatureDefinitions,
+        max_conditions: int = 5,
+        min_support: float = 0.05,
+        attributes: dict[str, tuple[str, ...] | None] | None = None,
     ) -> None:
         self.definitions = definitions
         self.max_conditions = max_conditions
         self.min_support = min_support
+        #: fit attributes (as in `SingleThresholdRule`): a point for the best level of a
+        #: category, or for a number at or above a threshold, when it beats the base rate
+        self.attributes = attributes
 
-    def _best_condition(self, feature: str, values: np.ndarray, y: np.ndarray) -> _Rule | None:
+    def _best_condition(
+        self, feature: str, values: np.ndarray, y: np.ndarray, levels: Any = False
+    ) -> _Rule | None:
         n_rows, base = len(y), y.mean()
         best, best_lift = None, 1.0  # a condition must beat the base rate to earn a point
-        for rule in _rules(feature, values, y, ">="):
+        if levels is False or levels is None:  # an action count, or a numeric attribute
+            candidates = _rules(feature, values, y, ">=")
+        else:
+            candidates = _level_rules(feature, values, y, levels)
+        for rule in candidates:
             if _supported(rule, n_rows, self.min_support) and _beats_base(rule, base):
                 lift = rule.hits / rule.flagged / base
                 if lift > best_lift:
@@ -257,12 +316,15 @@ class PointsScore(BaseEstimator):
             for action in self.definitions.actions
             if action.direction is not Monotone.decreasing
         ]
-        frame = _frame(X, features)
+        attributes = self.attributes or {}
+        frame = _frame(X, features + list(attributes))
         target = _target(y, len(frame))
         chosen: list[tuple[float, _Rule]] = []
         if target.sum() > 0:
-            for feature in features:
-                rule = self._best_condition(feature, frame[feature].to_numpy(), target)
+            conditions: list[tuple[str, Any]] = [(f, False) for f in features]
+            conditions += list(attributes.items())
+            for feature, levels in conditions:
+                rule = self._best_condition(feature, frame[feature].to_numpy(), target, levels)
                 if rule is not None:
                     chosen.append((rule.hits / rule.flagged / target.mean(), rule))
         chosen.sort(key=lambda pair: -pair[0])  # stable: ties keep definition order
@@ -346,20 +408,33 @@ class LogisticBaseline(BaseEstimator):
     deterministic). `activity_trend_7d` is already in [-1, 1] and is not logged.
     """
 
-    def __init__(self, seed: int = 0, C: float = 1.0) -> None:
+    def __init__(self, seed: int = 0, C: float = 1.0, categorical: tuple[str, ...] = ()) -> None:
         self.seed = seed
         self.C = C
+        #: level-code columns (categorical fit attributes): one-hot, never a slope on codes
+        self.categorical = categorical
 
     def _pipeline(self, features: list[str]) -> Pipeline:
+        categorical = [c for c in features if c in self.categorical]
         # every window's trend (activity_trend_28d, ...) is in [-1, 1] like the 7-day one
         unlogged = {
             c for c in features if c in UNLOGGED_FEATURES or c.startswith("activity_trend_")
         }
-        logged = [c for c in features if c not in unlogged]
+        logged = [c for c in features if c not in unlogged and c not in categorical]
         kept = [c for c in features if c in unlogged]
-        transform = ColumnTransformer(
-            [("log", FunctionTransformer(_signed_log1p), logged), ("keep", "passthrough", kept)]
-        )
+        steps: list[tuple[str, Any, list[str]]] = [
+            ("log", FunctionTransformer(_signed_log1p), logged),
+            ("keep", "passthrough", kept),
+        ]
+        if categorical:  # unknown (NaN) is a level of its own; unseen levels: all zeros
+            one_hot = Pipeline(
+                [
+                    ("unknown", SimpleImputer(strategy="constant", fill_value=-1.0)),
+                    ("one_hot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+                ]
+            )
+            steps.append(("categories", one_hot, categorical))
+        transform = ColumnTransformer(steps)
         # keep_empty_features: a column with no value in training (a property nobody
         # sent) stays, as zeros, so the fitted column layout never depends on the data
         impute = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)

@@ -38,14 +38,19 @@ EARLY_STOPPING = 40
 
 
 def lightgbm_params(
-    definitions: FeatureDefinitions, overrides: dict[str, Any], seed: int
+    definitions: FeatureDefinitions,
+    overrides: dict[str, Any],
+    seed: int,
+    extra_features: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Defaults, then the spec's `model.params`; monotone constraints from the actions."""
+    """Defaults, then the spec's `model.params`; monotone constraints from the actions
+    (`extra_features`, the fit attributes after the behaviour features, are unconstrained)."""
     directions = definitions.monotone_directions()
+    names = [*definitions.names, *(extra_features or [])]
     params = {
         **DEFAULT_PARAMS,
         "seed": seed,
-        "monotone_constraints": [directions.get(name, 0) for name in definitions.names],
+        "monotone_constraints": [directions.get(name, 0) for name in names],
     }
     params.update(overrides)
     return params
@@ -56,11 +61,20 @@ def fit_booster(
     train: tuple[pd.DataFrame, np.ndarray],
     validation: tuple[pd.DataFrame, np.ndarray],
     rounds: int = MAX_ROUNDS,
+    categorical: list[str] | None = None,
 ) -> lgb.Booster:
-    """Fit with early stopping on validation log loss; the booster keeps its best round."""
+    """Fit with early stopping on validation log loss; the booster keeps its best round.
+
+    `categorical` columns hold integer level codes (NaN unknown) and are split as
+    LightGBM's native categoricals."""
     params = dict(params)
     rounds = int(params.pop("num_boost_round", params.pop("n_estimators", rounds)))
-    train_set = lgb.Dataset(train[0], label=train[1], free_raw_data=True)
+    train_set = lgb.Dataset(
+        train[0],
+        label=train[1],
+        free_raw_data=True,
+        categorical_feature=list(categorical) if categorical else "auto",
+    )
     valid_set = lgb.Dataset(validation[0], label=validation[1], reference=train_set)
     booster = lgb.train(
         params,

@@ -113,6 +113,11 @@ def render_result(result: TrainingResult, console: Console) -> None:
         console.print(reliability_rich(result.reliability))
     style = "green" if result.beats_baselines else "yellow"
     console.print(f"[{style}]{result.verdict}[/]")
+    if not result.segments.empty:  # fit attributes: is the model as good for every segment?
+        from pql.training.segments import segment_lines
+
+        for line in segment_lines(result.segments):
+            console.print(line, highlight=False)
 
 
 def reliability_rich(table) -> Table:

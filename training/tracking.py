@@ -178,6 +178,8 @@ def _log_plots(result: TrainingResult, booster: lgb.Booster, seed: int) -> None:
     _log_figure(plots.shap_beeswarm_figure(booster, test[names], seed), "plots/shap_beeswarm.png")
     if not result.reliability.empty:
         mlflow.log_text(result.reliability.to_csv(index=False), "tables/reliability.csv")
+    if not result.segments.empty:  # per level of each categorical fit attribute
+        mlflow.log_text(result.segments.to_csv(index=False), "tables/segments.csv")
     table = threshold_table(y, probability)
     mlflow.log_text(table.to_csv(index=False), "tables/threshold_table.csv")
     mlflow.log_text(
@@ -226,7 +228,7 @@ def _requirements() -> list[str]:
 
 
 def _champion_pr_auc(
-    client: MlflowClient, name: str, test: pd.DataFrame
+    client: MlflowClient, name: str, test: pd.DataFrame, attributes: dict | None = None
 ) -> tuple[str | None, float | None]:
     """Re-score the champion on the challenger's test rows (None when it cannot be)."""
     try:
@@ -237,7 +239,10 @@ def _champion_pr_auc(
         model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
         scorer = Scorer(model.unwrap_python_model().bundle)
         names = list(scorer.bundle.feature_names)
-        if not set(names) <= set(test.columns):
+        if not set(names) <= set(test.columns) or (scorer.bundle.attributes or {}) != (
+            attributes or {}
+        ):
+            # another feature set, or fit attributes coded with other levels
             return str(champion.version), None
         scores = scorer.predict(test[names].to_numpy(np.float64))
         result = evaluate(
@@ -279,7 +284,9 @@ def log_and_register(
         _log_plots(result, booster, spec.model.seed)
         model_uri = _log_model(result)
         mlflow.set_tag("pql.verdict", result.verdict)
-    champion_version, champion_pr_auc = _champion_pr_auc(client, name, result.test)
+    champion_version, champion_pr_auc = _champion_pr_auc(
+        client, name, result.test, result.bundle.attributes
+    )
     decision = decide(result.metrics, champion_version, champion_pr_auc)
     version = _register(client, name, model_uri, run.info.run_id, decision, auto_promote)
     return RegisteredRun(run.info.run_id, experiment, name, version, decision, abandoned)

@@ -18,6 +18,7 @@ import pandas as pd
 import yaml
 
 from pql.errors import TrainingDataError
+from pql.features.attributes import AttributeDefinitions, AttributeEncoding
 from pql.features.entities import ORACLE_COLUMN
 from pql.features.pipeline import Dataset, training_features
 from pql.serving.bundle import ModelBundle, Tiers
@@ -34,6 +35,7 @@ from pql.training.metrics import (
     threshold_for_top_percent,
 )
 from pql.training.model import fit_booster, lightgbm_params, raw_scores
+from pql.training.segments import segment_metrics, segment_table
 from pql.training.split import SplitSummary, assign_splits, summarize_splits
 from pql.training.time_split import GAP, assign_time_splits
 
@@ -61,6 +63,8 @@ class TrainingResult:
     data_end_note: str = ""
     #: the product shape training used (trial / freemium) and why, with how rows were cut
     shape_note: str = ""
+    #: test metrics per level of each categorical fit attribute (`training.segments`)
+    segments: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _check_labels(rows: pd.DataFrame, min_positives: int, unlabeled: int) -> None:
@@ -167,12 +171,17 @@ def comparison(metrics: dict[str, float], baseline: str) -> str:
     )
 
 
-def _baselines(definitions, spec, train, validation, test, names, seed):
-    """Each baseline fitted on train, its PQL cut set on validation like the model's."""
+def _baselines(definitions, spec, train, validation, test, names, seed, encoding=None):
+    """Each baseline fitted on train, its PQL cut set on validation like the model's;
+    with fit attributes, every baseline may use them too (a fair comparison)."""
+    attributes = (
+        {n: encoding.levels.get(n) for n in encoding.names} if encoding is not None else None
+    )
+    categorical = tuple(encoding.categorical_names) if encoding is not None else ()
     models: dict[str, Any] = {
-        "rule": SingleThresholdRule(definitions),
-        "points": PointsScore(definitions),
-        "logistic": LogisticBaseline(seed=seed),
+        "rule": SingleThresholdRule(definitions, attributes=attributes),
+        "points": PointsScore(definitions, attributes=attributes),
+        "logistic": LogisticBaseline(seed=seed, categorical=categorical),
     }
     metrics, descriptions = {}, {}
     for name, model in models.items():
@@ -304,14 +313,24 @@ def train_model(dataset: Dataset) -> TrainingResult:
                 f"the {name} split ({len(part):,} rows) has only one outcome; more data or "
                 "different split fractions are needed"
             )
+    encoding = _attribute_encoding(dataset, train)
+    if encoding is not None:  # codes fitted on the training rows only
+        train, validation, test = (_encoded(encoding, p) for p in (train, validation, test))
+        names = [*names, *encoding.names]
     timings["features_and_labels"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    params = lightgbm_params(definitions, spec.model.params, spec.model.seed)
+    params = lightgbm_params(
+        definitions,
+        spec.model.params,
+        spec.model.seed,
+        extra_features=encoding.names if encoding is not None else None,
+    )
     booster = fit_booster(
         params,
         (train[names], train["label"].to_numpy()),
         (validation[names], validation["label"].to_numpy()),
+        categorical=encoding.categorical_names if encoding is not None else None,
     )
     best_iteration = booster.best_iteration or booster.current_iteration()
     booster_text = booster.model_to_string(num_iteration=best_iteration)
@@ -360,9 +379,13 @@ def train_model(dataset: Dataset) -> TrainingResult:
     metrics.update(_per_age_band(test, tiers.hot) if freemium else _per_snapshot(test, tiers.hot))
     metrics.update(_oracle(dataset, test, tiers.hot))
     baseline_metrics, descriptions = _baselines(
-        definitions, spec, train, validation, test, names, spec.model.seed
+        definitions, spec, train, validation, test, names, spec.model.seed, encoding
     )
     metrics.update(baseline_metrics)
+    segments = pd.DataFrame()
+    if encoding is not None:
+        segments = segment_table(encoding, test, test["probability"].to_numpy())
+        metrics.update(segment_metrics(segments))
     timings["evaluation"] = time.perf_counter() - started
 
     baselines = ("rule", "points", "logistic")
@@ -395,6 +418,7 @@ def train_model(dataset: Dataset) -> TrainingResult:
         base_rate=float(train["label"].mean()),
         info={"best_iteration": best_iteration, "calibrator_cv_log_loss": choice.cv_log_loss},
         drift_reference=drift_reference(train, names, train_probability),
+        attributes=encoding.to_dict() if encoding is not None else {},
     )
     return TrainingResult(
         bundle=bundle,
@@ -424,6 +448,7 @@ def train_model(dataset: Dataset) -> TrainingResult:
         tier_note=tier_note,
         data_end_note=f"labels run to {dataset.data_end}: {dataset.quality.data_end_reason}",
         shape_note=_shape_note(dataset),
+        segments=segments,
     )
 
 
@@ -438,3 +463,16 @@ def _shape_note(dataset: Dataset) -> str:
     else:
         rows = "signup + " + ", ".join(f"{d:g}" for d in spec.snapshots_days) + " days"
     return f"product shape: {shape.describe}; training rows: {rows}"
+
+
+def _attribute_encoding(dataset: Dataset, train: pd.DataFrame) -> AttributeEncoding | None:
+    """The fit attributes' encoding, fitted on the training rows (None without any)."""
+    definitions = AttributeDefinitions.from_spec(dataset.spec)
+    if not definitions or dataset.attributes is None:
+        return None
+    return AttributeEncoding.fit(definitions, train)
+
+
+def _encoded(encoding: AttributeEncoding, part: pd.DataFrame) -> pd.DataFrame:
+    codes, _ = encoding.encode(part)
+    return part.assign(**{name: codes[name] for name in encoding.names})

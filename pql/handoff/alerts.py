@@ -166,10 +166,39 @@ def _string(value: object) -> str | None:
 
 
 def alert_event(
-    row: pd.Series, *, product: str, entity: str, key: str, number: int
+    row: pd.Series,
+    *,
+    product: str,
+    entity: str,
+    key: str,
+    number: int,
+    attributes: tuple[str, ...] = (),
 ) -> dict[str, object]:
-    """The JSON body of one alert (`type: pql.qualified`), from one leads row."""
+    """The JSON body of one alert (`type: pql.qualified`), from one leads row; with fit
+    attributes also its fit reasons and the routing `attributes` (`output.attributes`)."""
     reasons = [row[c] for c in ("reason_1", "reason_2", "reason_3") if not pd.isna(row.get(c))]
+    event = _event(row, product, entity, key, number, reasons)
+    if "fit_reason_1" in row.index:
+        fit = [row[c] for c in ("fit_reason_1", "fit_reason_2") if not pd.isna(row.get(c))]
+        event["fit_reasons"] = [str(r) for r in fit]
+        event["fit_holding_back"] = _string(row.get("negative_fit_reason_1"))
+    if attributes:
+        event["attributes"] = {name: _value(row.get(name)) for name in attributes}
+    return event
+
+
+def _value(value: object) -> str | float | int | None:
+    """An attribute's JSON value: a number stays a number, anything else is text."""
+    if value is None or pd.isna(value):
+        return None
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        return _number(value)
+    return str(value)
+
+
+def _event(
+    row: pd.Series, product: str, entity: str, key: str, number: int, reasons: list
+) -> dict[str, object]:
     return {
         "type": "pql.qualified",
         "idempotency_key": key,
@@ -211,6 +240,15 @@ def slack_payload(event: dict[str, object]) -> dict[str, object]:
     lines = f"*Why*\n{why}"
     if holding:
         lines += f"\n*Holding back*: {_slack_escape(str(holding))}"
+    fit = event.get("fit_reasons")
+    if isinstance(fit, list) and fit:
+        lines += "\n*Who*: " + "; ".join(_slack_escape(str(r)) for r in fit)
+    routing = event.get("attributes")
+    if isinstance(routing, dict) and routing:
+        shown = ", ".join(
+            f"{k} {_slack_escape(str(v))}" for k, v in routing.items() if v is not None
+        )
+        lines += f"\n*Route by*: {shown or '(unknown)'}"
     version = event.get("model_version")
     context = (
         f"model {_slack_escape(str(version))} · as of {event['as_of']} · "
@@ -316,15 +354,24 @@ class AlertState:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def record(self, leads: pd.DataFrame, *, product: str, entity: str) -> RecordResult:
-        """Open a qualification and a pending alert per newly qualified entity, atomically."""
+    def record(
+        self,
+        leads: pd.DataFrame,
+        *,
+        product: str,
+        entity: str,
+        attributes: tuple[str, ...] = (),
+    ) -> RecordResult:
+        """Open a qualification and a pending alert per newly qualified entity, atomically
+        (`attributes`: the routing columns each alert carries)."""
+        routing = tuple(a for a in attributes if a in leads.columns)
         scope = alert_scope(product, entity)
         scored = leads[leads["status"] == "scored"]
         is_pql = scored["is_pql"].astype("boolean").fillna(False).astype(bool).to_numpy()
         ids = scored["entity_id"].astype(str).to_numpy()
         as_of = _iso(scored["as_of"].iloc[0]) if len(scored) else _now()
         with self._reading() as db:
-            return self._record(db, scope, scored, is_pql, ids, as_of, product, entity)
+            return self._record(db, scope, scored, is_pql, ids, as_of, product, entity, routing)
 
     def _record(
         self,
@@ -336,6 +383,7 @@ class AlertState:
         as_of: str | None,
         product: str,
         entity: str,
+        routing: tuple[str, ...] = (),
     ) -> RecordResult:
         created = _now()
         db.execute("BEGIN IMMEDIATE")
@@ -356,7 +404,12 @@ class AlertState:
                 number += 1
                 key = idempotency_key(scope, entity_id, number)
                 event = alert_event(
-                    scored.iloc[position], product=product, entity=entity, key=key, number=number
+                    scored.iloc[position],
+                    product=product,
+                    entity=entity,
+                    key=key,
+                    number=number,
+                    attributes=routing,
                 )
                 opened.append((scope, entity_id, 1, number, as_of))
                 alerts.append((key, scope, entity_id, number, json.dumps(event), created))

@@ -24,6 +24,7 @@ import pandas as pd
 DEFAULT_ROW_LIMIT = 1000
 TIER_ORDER = {"hot": 3, "warm": 2, "cold": 1}
 REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
+FIT_COLUMNS = ("fit_reason_1", "fit_reason_2")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class ReportContext:
     model_status: str = "champion"  # what the registry says of the model that scored
     leads_file: str | None = None  # where every row is (the CSV/Parquet written alongside)
     row_limit: int = DEFAULT_ROW_LIMIT
+    #: routing columns (`output.attributes`): a column and a filter each
+    attributes: tuple[str, ...] = ()
 
 
 def _text(value: object) -> str:
@@ -107,8 +110,34 @@ def _reasons(row: pd.Series) -> str:
     return '<ul class="reasons">' + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
 
 
-def _lead_rows(scored: pd.DataFrame, as_of: pd.Timestamp, accounts: bool) -> Iterable[str]:
-    """One <tr> per lead; `accounts` adds the account column (user-level leads only)."""
+def _fit(row: pd.Series) -> str:
+    """Who the lead is, apart from what they did: fit that raises the score (+), then
+    fit that holds it back (-)."""
+    helps = [_text(row[c]) for c in FIT_COLUMNS if c in row.index and _text(row[c])]
+    hurts = _text(row.get("negative_fit_reason_1"))
+    items = [f"<li>+ {t}</li>" for t in helps] + ([f"<li>- {hurts}</li>"] if hurts else [])
+    if not items:
+        return '<span class="muted">-</span>'
+    return '<ul class="reasons fit">' + "".join(items) + "</ul>"
+
+
+def _routing_cells(row: pd.Series, attributes: tuple[str, ...]) -> tuple[str, str]:
+    """(data-attr-* attributes of the row, one <td> per routing column)."""
+    values = [_text(row.get(name)) for name in attributes]
+    marks = "".join(f' data-attr-{i}="{value}"' for i, value in enumerate(values))
+    cells = "".join(f'<td class="attr" data-sort="{value}">{value or "-"}</td>' for value in values)
+    return marks, cells
+
+
+def _lead_rows(
+    scored: pd.DataFrame,
+    as_of: pd.Timestamp,
+    accounts: bool,
+    attributes: tuple[str, ...] = (),
+    fit: bool = False,
+) -> Iterable[str]:
+    """One <tr> per lead; `accounts` adds the account column (user-level leads only),
+    `attributes` the routing columns, `fit` the fit reasons."""
     for rank, (_, row) in enumerate(scored.iterrows(), start=1):
         label, exact, key = _ago(row.get("last_active_at"), as_of)
         holding = _text(row.get("negative_reason_1")) or '<span class="muted">-</span>'
@@ -117,19 +146,43 @@ def _lead_rows(scored: pd.DataFrame, as_of: pd.Timestamp, accounts: bool) -> Ite
         account_cell = (
             f'<td class="account" data-sort="{account}">{account or "-"}</td>' if accounts else ""
         )
+        marks, routing = _routing_cells(row, attributes)
         yield (
-            f'<tr data-tier="{_text(tier)}">'
+            f'<tr data-tier="{_text(tier)}"{marks}>'
             f'<td class="rank" data-sort="{rank}">{rank}</td>'
             f'<td class="id" data-sort="{_text(row["entity_id"])}">{_text(row["entity_id"])}</td>'
             + account_cell
+            + routing
             + _score_cell(row.get("score"), row.get("probability"), tier)
             + f'<td data-sort="{TIER_ORDER.get(str(tier), 0)}">{_tier_badge(tier)}</td>'
             f'<td class="last" data-sort="{key}" title="{exact}">{label}'
             f'<span class="exact">{exact}</span></td>'
             f"<td>{_reasons(row)}</td>"
-            f'<td class="holding">{holding}</td>'
+            + (f'<td class="fit">{_fit(row)}</td>' if fit else "")
+            + f'<td class="holding">{holding}</td>'
             "</tr>"
         )
+
+
+def _heading(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _attribute_filters(shown: pd.DataFrame, attributes: tuple[str, ...]) -> str:
+    """One select per routing column, listing the values of the leads shown."""
+    filters = []
+    for position, name in enumerate(attributes):
+        values = shown[name].dropna().astype(str).value_counts()
+        options = "".join(
+            f'<option value="{_text(value)}">{_text(value)} ({count:,})</option>'
+            for value, count in sorted(values.items())
+        )
+        filters.append(
+            f"<label>{_text(_heading(name))} "
+            f'<select class="attr-filter" data-attr="{position}">'
+            f'<option value="">all</option>{options}</select></label>'
+        )
+    return "".join(filters)
 
 
 def _not_scored_section(unscored: pd.DataFrame, limit: int) -> str:
@@ -234,12 +287,15 @@ def render_lead_report(leads: pd.DataFrame, context: ReportContext) -> str:
         )
         # an account's leads are accounts: a second account column would repeat the id
         accounts = context.entity != "account"
-        rows = "".join(_lead_rows(shown, context.as_of, accounts))
+        routing = tuple(a for a in context.attributes if a in leads.columns)
+        fit = "fit_reason_1" in leads.columns
+        rows = "".join(_lead_rows(shown, context.as_of, accounts, routing, fit))
         body = (
             '<div class="controls">'
             '<label>Tier <select id="tier-filter"><option value="">all</option>'
             f"{options}</select></label>"
-            '<label class="grow">Search <input id="search" type="search" '
+            + _attribute_filters(shown, routing)
+            + '<label class="grow">Search <input id="search" type="search" '
             'placeholder="id, account or reason"></label>'
             f'<span id="shown-count" class="muted">{len(shown):,} shown</span></div>'
             '<table id="leads"><thead><tr>'
@@ -248,10 +304,15 @@ def render_lead_report(leads: pd.DataFrame, context: ReportContext) -> str:
             + _text(context.entity.capitalize())
             + "</th>"
             + ('<th data-type="text" class="sortable">Account</th>' if accounts else "")
+            + "".join(
+                f'<th data-type="text" class="sortable">{_text(_heading(a))}</th>' for a in routing
+            )
             + '<th data-type="num" class="sortable" aria-sort="descending">Score</th>'
             '<th data-type="num" class="sortable">Tier</th>'
             '<th data-type="num" class="sortable">Last active</th>'
-            "<th>Why (top reasons)</th><th>Holding back</th>"
+            "<th>Why (top reasons)</th>"
+            + ("<th>Who (fit)</th>" if fit else "")
+            + "<th>Holding back</th>"
             f"</tr></thead><tbody>{rows}</tbody></table>"
             '<p id="no-match" class="empty" hidden>No lead matches the filter.</p>'
         )
@@ -320,6 +381,7 @@ color:#fff}
 td.last{white-space:nowrap}.exact{display:block;color:var(--muted);font-size:12px}
 .reasons{margin:0;padding-left:16px;font-size:13px}.reasons li{margin:0 0 1px}
 td.holding{color:#8a3b12;max-width:22em;font-size:13px}
+td.fit{max-width:22em;font-size:13px;color:#1d4e89}td.attr{white-space:nowrap}
 .muted{color:var(--muted)}
 .notice{background:#fff8e6;border:1px solid #f5d78e;border-radius:6px;padding:8px 12px}
 .notice.warning{background:#fdecea;border-color:#f1aeb5;font-weight:600}
@@ -337,6 +399,7 @@ _JS = """
   var body=table.tBodies[0], heads=table.tHead.rows[0].cells;
   var tier=document.getElementById('tier-filter'), search=document.getElementById('search');
   var count=document.getElementById('shown-count'), none=document.getElementById('no-match');
+  var attrs=Array.prototype.slice.call(document.querySelectorAll('.attr-filter'));
   function key(row,i,num){var v=row.cells[i].getAttribute('data-sort')||'';
     return num?parseFloat(v):v.toLowerCase();}
   function sortBy(i){
@@ -359,11 +422,14 @@ _JS = """
     var t=tier.value, q=search.value.trim().toLowerCase(), n=0;
     Array.prototype.forEach.call(body.rows,function(r){
       var ok=(!t||r.getAttribute('data-tier')===t)&&
-        (!q||r.textContent.toLowerCase().indexOf(q)>=0);
+        (!q||r.textContent.toLowerCase().indexOf(q)>=0)&&
+        attrs.every(function(s){return !s.value||
+          r.getAttribute('data-attr-'+s.getAttribute('data-attr'))===s.value;});
       r.hidden=!ok; if(ok){n++;}
     });
     count.textContent=n+' shown'; none.hidden=n>0;
   }
   tier.addEventListener('change',filter); search.addEventListener('input',filter);
+  attrs.forEach(function(s){s.addEventListener('change',filter);});
 })();
 """

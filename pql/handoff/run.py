@@ -53,6 +53,7 @@ def write_lead_report(
         scored_at=batch.scored_at,
         leads_file=out.name,
         row_limit=rows,
+        attributes=tuple(a for a in spec.output.attributes if a in batch.leads.columns),
     )
     html.parent.mkdir(parents=True, exist_ok=True)
     write_text(html, render_lead_report(batch.leads, context))
@@ -67,7 +68,12 @@ def send_alerts(batch: BatchScores, spec: Spec, config: AlertConfig, state_file:
     scope = alert_scope(spec.product, spec.entity)
     try:
         with AlertState(state_file) as state:
-            recorded = state.record(batch.leads, product=spec.product, entity=spec.entity)
+            recorded = state.record(
+                batch.leads,
+                product=spec.product,
+                entity=spec.entity,
+                attributes=tuple(spec.output.attributes),
+            )
             result = deliver(state, config, scope)
     except DataError as exc:  # the state file failed after the check before the work
         raise DataError(f"{exc.message} (the leads file and report were written)") from None

@@ -161,6 +161,11 @@ def _loaded_model(spec, model: str | None, tracking_uri: str):
     from pql.serving.registry import champion_uri, load_model
 
     loaded = load_model(model or champion_uri(spec.product), tracking_uri)
+    if spec.data.attributes or loaded.bundle.attributes:
+        raise UsageError(
+            "key 'data.attributes': fit attributes are joined and scored by --engine local "
+            "only (the Spark and bucket engines do not read attribute tables yet)"
+        )
     if loaded.bundle.spec.entity != spec.entity:
         raise UsageError(
             f"the model scores {loaded.bundle.spec.entity}s but the spec's entity is "
@@ -348,6 +353,12 @@ def _local_score(
             shape=loaded.bundle.spec.shape,
         )
     )
+    for name, count in batch.unseen_levels.items():
+        console.print(
+            f"  {name}: {count:,} scored row(s) have a level training never saw; scored as "
+            "the pooled 'other' level (retrain to learn it)",
+            highlight=False,
+        )
     if audit_reasons and batch.features is not None:
         _audit(Scorer(loaded.bundle), batch.features)
     console.print(f"score history: {record_batch(batch, loaded, dataset.spec, history_root).path}")

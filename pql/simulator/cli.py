@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from pql.clikit import console, progress_bar
+from pql.errors import UsageError
 
 
 class Shape(StrEnum):
@@ -30,18 +31,32 @@ def simulate_command(
             "year who convert at any age (events, oracle.parquet and pql.yaml)."
         ),
     ] = Shape.trial,
+    fit: Annotated[
+        bool,
+        typer.Option(
+            "--fit/--no-fit",
+            help="Also simulate who the users are (company size, industry, country, role, "
+            "e-mail kind) with known effects on conversion, and put them in the specs.",
+        ),
+    ] = False,
 ) -> None:
     """Write a simulated SaaS data set with a known conversion model."""
     from pql.simulator import simulate
 
     if shape is Shape.freemium:
+        if fit:
+            raise UsageError("--fit: fit attributes are simulated for the trial shape only")
         _freemium(users, seed, out)
         return
     started = time.perf_counter()
     with progress_bar("simulating") as progress:
         task = progress.add_task("users", total=users)
         summary = simulate(
-            users, seed, out, progress=lambda done: progress.update(task, completed=done)
+            users,
+            seed,
+            out,
+            progress=lambda done: progress.update(task, completed=done),
+            fit=fit,
         )
     console.print(
         f"Simulated {summary.users:,} users in {summary.accounts:,} accounts: "

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from pql.errors import DataError
 from pql.features.entities import ORACLE_COLUMN
+from pql.simulator.fit import draw_fit, with_fit, write_fit_tables
 
 __all__ = [
     "ACCOUNT_SPEC",
@@ -680,8 +681,11 @@ class _TrialActivity:
         return np.maximum(self.prev7 - self.last7, 0) / np.maximum(total, 1)
 
 
-def _decide(users: _Users, events: _Events, rng: np.random.Generator) -> _Decision:
-    """Apply the known model: a mid-trial daily hazard, then the trial-end decision."""
+def _decide(
+    users: _Users, events: _Events, rng: np.random.Generator, fit_logit: np.ndarray | None = None
+) -> _Decision:
+    """Apply the known model: a mid-trial daily hazard, then the trial-end decision
+    (`fit_logit`: the users' fit terms of the trial-end log-odds, `simulator.fit`)."""
     n = users.n
     trial = _TrialActivity.of(users, events)
     p = trial_end_probability(
@@ -694,6 +698,9 @@ def _decide(users: _Users, events: _Events, rng: np.random.Generator) -> _Decisi
         decline=trial.decline,
         log1p_support_tickets=np.log1p(trial.count("support_ticket_opened")),
     )
+    if fit_logit is not None:
+        p = np.clip(p, 1e-12, 1 - 1e-12)
+        p = _sigmoid(np.log(p) - np.log1p(-p) + fit_logit)
 
     def before(name: str) -> np.ndarray:  # for calendar days 1 .. TRIAL_DAYS - 1
         return np.log1p(trial.count_before_day(name)[:, : TRIAL_DAYS - 1])
@@ -766,7 +773,13 @@ class _Block:
 
 
 def _simulate_block(
-    pop: _Population, lo: int, hi: int, seed: int, end_ms: int, ids: _IdMaker
+    pop: _Population,
+    lo: int,
+    hi: int,
+    seed: int,
+    end_ms: int,
+    ids: _IdMaker,
+    fit_logit: np.ndarray | None = None,
 ) -> _Block:
     """Users [lo, hi) of one block, from its own random stream."""
     rng = _rng(seed, 1 + lo // BLOCK_USERS)
@@ -774,7 +787,7 @@ def _simulate_block(
     traits = _draw_traits(users, rng)
     sessions = _draw_sessions(users, traits, pop, rng)
     events = _draw_events(users, traits, sessions, rng)
-    decision = _decide(users, events, rng)
+    decision = _decide(users, events, rng, None if fit_logit is None else fit_logit[lo:hi])
     events = events.take(_after_trial(users, sessions, decision, rng)[events.session])
     sessions, events = _with_conversions(users, sessions, events, decision)
     horizon = np.minimum(users.trial_end_ms + POST_TRIAL_DAYS * DAY_MS, end_ms)
@@ -924,6 +937,7 @@ def simulate(
     signup_days: int = 150,
     chunk_users: int = 50_000,
     progress: Callable[[int], None] | None = None,
+    fit: bool = False,
 ) -> SimulationSummary:
     """Write events.parquet, trials.parquet and pql.yaml for `n_users` simulated trials.
 
@@ -931,7 +945,9 @@ def simulate(
     OBSERVATION_TAIL_DAYS after that, so the last trials are incomplete. Output is the
     same for the same (n_users, seed, start, signup_days); `chunk_users` (rounded up to
     whole blocks of BLOCK_USERS) only bounds memory, and `progress(users_done)` is
-    called after each chunk. Files are written under temporary names and renamed at
+    called after each chunk. `fit` adds who the users are (`simulator.fit`):
+    users.parquet and accounts.parquet, their effects in the oracle, and the specs'
+    `data.attributes`. Files are written under temporary names and renamed at
     the end, so a failed run leaves no half-written data set behind.
     """
     n_users = _check_int("n_users", n_users, 1)
@@ -947,9 +963,12 @@ def simulate(
     end_ms = start_ms + (signup_days + OBSERVATION_TAIL_DAYS) * DAY_MS
     pop = _plan_population(n_users, _rng(seed, 0), start_ms, signup_days)
     ids = _id_maker(n_users, pop.n_accounts)
+    drawn = draw_fit(pop.n_accounts, pop.account, pop.account_size, seed) if fit else None
+    fit_logit = drawn.logit(pop.account) if drawn is not None else None
     blocks_per_chunk = max(1, -(-chunk_users // BLOCK_USERS))
 
-    names = ("events.parquet", "trials.parquet", "pql.yaml", ACCOUNT_SPEC)
+    names: tuple[str, ...] = ("events.parquet", "trials.parquet", "pql.yaml", ACCOUNT_SPEC)
+    names += ("users.parquet", "accounts.parquet") if fit else ()
     paths = {name: out / name for name in names}
     partial = {name: path.with_name(path.name + ".partial") for name, path in paths.items()}
     totals = np.zeros(3, np.int64)
@@ -961,7 +980,9 @@ def simulate(
             for chunk_lo in range(0, n_users, blocks_per_chunk * BLOCK_USERS):
                 chunk_hi = min(n_users, chunk_lo + blocks_per_chunk * BLOCK_USERS)
                 blocks = [
-                    _simulate_block(pop, lo, min(lo + BLOCK_USERS, chunk_hi), seed, end_ms, ids)
+                    _simulate_block(
+                        pop, lo, min(lo + BLOCK_USERS, chunk_hi), seed, end_ms, ids, fit_logit
+                    )
                     for lo in range(chunk_lo, chunk_hi, BLOCK_USERS)
                 ]
                 ew.write_table(pa.concat_tables([b.events for b in blocks]))
@@ -974,8 +995,16 @@ def simulate(
                 del blocks
                 if progress is not None:
                     progress(chunk_hi)
-        partial["pql.yaml"].write_bytes(_spec_bytes())
-        partial[ACCOUNT_SPEC].write_bytes(_account_spec_bytes())
+        spec_text, account_text = _spec_bytes(), _account_spec_bytes()
+        if drawn is not None:
+            trials = pq.read_table(partial["trials.parquet"])
+            write_fit_tables(
+                drawn, trials, pop.account, partial["users.parquet"], partial["accounts.parquet"]
+            )
+            spec_text = with_fit(spec_text.decode("utf-8"), user_level=True).encode("utf-8")
+            account_text = with_fit(account_text.decode("utf-8"), user_level=False).encode()
+        partial["pql.yaml"].write_bytes(spec_text)
+        partial[ACCOUNT_SPEC].write_bytes(account_text)
         for name, path in paths.items():
             os.replace(partial[name], path)
     except OSError as exc:
