@@ -18,8 +18,7 @@ import pandas as pd
 import yaml
 
 from pql.errors import TrainingDataError
-from pql.features.entities import ORACLE_COLUMN
-from pql.features.pipeline import Dataset, training_features
+from pql.features.pipeline import Dataset
 from pql.serving.bundle import ModelBundle, Tiers
 from pql.serving.scoring import PROBABILITY_REFERENCE, RAW_REFERENCE
 from pql.training.baselines import LogisticBaseline, PointsScore, SingleThresholdRule
@@ -34,6 +33,8 @@ from pql.training.metrics import (
     threshold_for_top_percent,
 )
 from pql.training.model import fit_booster, lightgbm_params, raw_scores
+from pql.training.rows import TrainingRows, from_dataset
+from pql.training.sampling import Sampled, keep_negatives
 from pql.training.split import SplitSummary, assign_splits, summarize_splits
 
 PERCENTILES = np.arange(101)
@@ -58,6 +59,10 @@ class TrainingResult:
     tier_note: str = ""
     #: where labels ran to and why (`data.end_at`, the last event, a later conversion)
     data_end_note: str = ""
+    #: negative down-sampling of the rows the model was fitted on (`model.negative_sample`)
+    sampling: dict[str, float] = field(default_factory=dict)
+    #: the engine that built the snapshot rows (local, buckets, spark)
+    engine: str = "local"
 
 
 def _check_labels(rows: pd.DataFrame, min_positives: int, unlabeled: int) -> None:
@@ -225,13 +230,15 @@ def _per_snapshot(test: pd.DataFrame, threshold: float) -> dict[str, float]:
     return metrics
 
 
-def _oracle(dataset: Dataset, test: pd.DataFrame, threshold: float) -> dict[str, float]:
+def _oracle(
+    known_oracle: pd.Series | None, test: pd.DataFrame, threshold: float
+) -> dict[str, float]:
     """The simulator's own trial-end probabilities on the same trial-end test rows."""
-    if ORACLE_COLUMN not in dataset.entities.columns:
+    if known_oracle is None:
         return {}
     last_day = test["snapshot_day"].max()
     rows = test[test["snapshot_day"] == last_day]
-    oracle = rows["entity_id"].map(dataset.entities.set_index("entity_id")[ORACLE_COLUMN])
+    oracle = rows["entity_id"].map(known_oracle)
     known = oracle.notna().to_numpy()
     if not known.any():
         return {}
@@ -255,14 +262,41 @@ def _no_signal(metrics: dict[str, float]) -> bool:
     return auc - 2 * math.sqrt(max(variance, 0.0)) <= 0.5
 
 
+def _sampling(fitted: Sampled, fitted_validation: Sampled) -> dict[str, float]:
+    """What down-sampling kept (empty without it): logged and printed with the run."""
+    if fitted.rate >= 1:
+        return {}
+    return {
+        "rate": fitted.rate,
+        "negative_weight": 1.0 / fitted.rate,
+        "train_negatives": fitted.negatives,
+        "train_negatives_kept": fitted.negatives_kept,
+        "validation_negatives": fitted_validation.negatives,
+        "validation_negatives_kept": fitted_validation.negatives_kept,
+    }
+
+
 def train_model(dataset: Dataset) -> TrainingResult:
-    """Snapshot rows -> labels -> time split -> LightGBM -> calibration -> evaluation."""
-    spec, definitions = dataset.spec, dataset.definitions
+    """Snapshot rows of a data set in memory (the local engine) -> `train_rows`."""
+    started = time.perf_counter()
+    source = from_dataset(dataset)
+    return train_rows(source, started=started)
+
+
+def train_rows(source: TrainingRows, started: float | None = None) -> TrainingResult:
+    """Snapshot rows -> labels -> time split -> LightGBM -> calibration -> evaluation.
+
+    With `model.negative_sample` below 1 the booster (and its early stopping) and the
+    calibrator are fitted on every positive and a seeded share of the negatives of the
+    train and validation splits, weighted 1 / rate; the tiers, the reference bins, the
+    baselines and every reported metric use all rows (test rows are never sampled).
+    """
+    spec, definitions = source.spec, source.definitions
     names = definitions.names
     timings: dict[str, float] = {}
-    started = time.perf_counter()
-    frame, snapshots = training_features(dataset)
-    labeled = label_rows(frame, spec.label.horizon_days, dataset.data_end)
+    started = time.perf_counter() if started is None else started
+    frame = source.rows
+    labeled = label_rows(frame, spec.label.horizon_days, source.data_end)
     rows = labeled.rows
     _check_labels(rows, spec.model.min_positives, labeled.unlabeled)
     split = assign_splits(
@@ -278,11 +312,15 @@ def train_model(dataset: Dataset) -> TrainingResult:
     timings["features_and_labels"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    rate, seed = spec.model.negative_sample, spec.model.seed
+    fitted = keep_negatives(train, rate, seed)
+    fitted_validation = keep_negatives(validation, rate, seed)
     params = lightgbm_params(definitions, spec.model.params, spec.model.seed)
     booster = fit_booster(
         params,
-        (train[names], train["label"].to_numpy()),
-        (validation[names], validation["label"].to_numpy()),
+        (fitted.rows[names], fitted.rows["label"].to_numpy()),
+        (fitted_validation.rows[names], fitted_validation.rows["label"].to_numpy()),
+        weights=(fitted.weight, fitted_validation.weight),
     )
     best_iteration = booster.best_iteration or booster.current_iteration()
     booster_text = booster.model_to_string(num_iteration=best_iteration)
@@ -290,7 +328,15 @@ def train_model(dataset: Dataset) -> TrainingResult:
 
     started = time.perf_counter()
     validation_raw = raw_scores(booster, validation[names])
-    choice = choose_calibrator(validation_raw, validation["label"].to_numpy(), spec.model.seed)
+    if fitted_validation.weight is None:
+        choice = choose_calibrator(validation_raw, validation["label"].to_numpy(), seed)
+    else:
+        choice = choose_calibrator(
+            raw_scores(booster, fitted_validation.rows[names]),
+            fitted_validation.rows["label"].to_numpy(),
+            seed,
+            weight=fitted_validation.weight,
+        )
     calibrate = choice.calibrator
     tiers = _model_tiers(spec, validation_raw, calibrate)
     train_raw = raw_scores(booster, train[names])
@@ -329,7 +375,7 @@ def train_model(dataset: Dataset) -> TrainingResult:
     metrics["test_hot_share"] = float(test_hot.mean())
     test = test.assign(is_hot=test_hot)
     metrics.update(_per_snapshot(test, tiers.hot))
-    metrics.update(_oracle(dataset, test, tiers.hot))
+    metrics.update(_oracle(source.oracle, test, tiers.hot))
     baseline_metrics, descriptions = _baselines(
         definitions, spec, train, validation, test, names, spec.model.seed
     )
@@ -362,7 +408,11 @@ def train_model(dataset: Dataset) -> TrainingResult:
         metrics={k: v for k, v in metrics.items() if k.startswith("test_")},
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         base_rate=float(train["label"].mean()),
-        info={"best_iteration": best_iteration, "calibrator_cv_log_loss": choice.cv_log_loss},
+        info={
+            "best_iteration": best_iteration,
+            "calibrator_cv_log_loss": choice.cv_log_loss,
+            **({"negative_sample": rate} if rate < 1 else {}),
+        },
         drift_reference=drift_reference(train, names, train_probability),
     )
     return TrainingResult(
@@ -370,10 +420,10 @@ def train_model(dataset: Dataset) -> TrainingResult:
         metrics=metrics,
         splits=summarize_splits(rows, split),
         row_counts={
-            "snapshot_candidates": snapshots.candidates,
-            "dropped_converted_before_cutoff": snapshots.converted_before,
-            "dropped_past_data_end": snapshots.beyond_data,
-            "dropped_before_data_start": snapshots.before_data,
+            "snapshot_candidates": source.candidates,
+            "dropped_converted_before_cutoff": source.converted_before,
+            "dropped_past_data_end": source.beyond_data,
+            "dropped_before_data_start": source.before_data,
             "unlabeled_horizon_past_data_end": labeled.unlabeled,
             "labelled_rows": len(rows),
         },
@@ -386,5 +436,7 @@ def train_model(dataset: Dataset) -> TrainingResult:
         best_iteration=best_iteration,
         reliability=reliability,
         tier_note=tier_note,
-        data_end_note=f"labels run to {dataset.data_end}: {dataset.quality.data_end_reason}",
+        data_end_note=source.data_end_note,
+        sampling=_sampling(fitted, fitted_validation),
+        engine=source.engine,
     )
