@@ -8,9 +8,10 @@ Simulates a product (pql's simulator), builds its training snapshot rows once (t
 a child process per `model.negative_sample` rate. It prints the gathered frame's bytes
 per row (ids and float64 features, measured with pandas' deep memory usage), and each
 child's peak resident memory (from os.wait4: the rows, labels, split copies, LightGBM's
-binned data, calibration, baselines, SHAP-free evaluation), its training time, and the
-held-out test metrics, so the memory a row costs during training is measured, not
-guessed. Peaks and times are medians over `--repeat` children.
+binned data, calibration, baselines, evaluation) and how much of it training added to
+the rows and libraries already loaded, its training time, and the held-out test
+metrics, so the memory a row costs during training is measured, not guessed. Peaks and
+times are medians over `--repeat` children.
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ GIB = 1024**3
 
 
 def _child(rows_file: Path, rate: float) -> dict:
+    import resource
+
     from pql.training.train import train_rows
 
     with rows_file.open("rb") as handle:
         source = pickle.load(handle)
+    # the libraries and the gathered rows, before training adds its copies
+    loaded_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     spec = source.spec
     model = spec.model.model_copy(update={"negative_sample": rate})
     source = replace(source, spec=spec.model_copy(update={"model": model}))
@@ -43,6 +48,7 @@ def _child(rows_file: Path, rate: float) -> dict:
     result = train_rows(source)
     metrics = result.metrics
     return {
+        "loaded_gib": loaded_kib * 1024 / GIB,
         "seconds": time.perf_counter() - started,
         "fit_seconds": result.timings["fit"],
         "test_roc_auc": metrics["test_roc_auc"],
@@ -107,13 +113,15 @@ def main() -> None:
     for rate in args.rates:
         runs = [_measured(rows_file, rate) for _ in range(args.repeat)]
         peak = statistics.median(r["peak_gib"] for r in runs)
+        added = statistics.median(r["peak_gib"] - r["loaded_gib"] for r in runs)
         seconds = statistics.median(r["seconds"] for r in runs)
         fit = statistics.median(r["fit_seconds"] for r in runs)
         last = runs[-1]
         baseline = baseline or (peak, seconds)
         print(
-            f"negative_sample {rate:g}: peak RSS {peak:.2f} GiB "
-            f"({peak * GIB / len(frame):,.0f} bytes a row, x{peak / baseline[0]:.2f}), "
+            f"negative_sample {rate:g}: peak RSS {peak:.2f} GiB (x{peak / baseline[0]:.2f}), "
+            f"training added {added:.2f} GiB to the loaded rows and libraries "
+            f"({added * GIB / len(frame):,.0f} bytes a row), "
             f"train {seconds:.1f}s (LightGBM fit {fit:.1f}s, x{seconds / baseline[1]:.2f}); "
             f"test ROC-AUC {last['test_roc_auc']:.4f}, PR-AUC {last['test_pr_auc']:.4f}, "
             f"ECE {last['test_ece']:.4f}, mean predicted {last['test_mean_predicted']:.4f} "
