@@ -33,14 +33,19 @@ GIB = 1024**3
 
 
 def _child(rows_file: Path, rate: float) -> dict:
-    import resource
+    import gc
+
+    import psutil
 
     from pql.training.train import train_rows
 
     with rows_file.open("rb") as handle:
         source = pickle.load(handle)
-    # the libraries and the gathered rows, before training adds its copies
-    loaded_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    gc.collect()
+    # resident now: the libraries and the gathered rows, before training adds its copies;
+    # then the peak is reset (Linux: clear_refs 5), so training's own peak is read after
+    loaded = psutil.Process().memory_info().rss
+    Path("/proc/self/clear_refs").write_text("5")
     spec = source.spec
     model = spec.model.model_copy(update={"negative_sample": rate})
     source = replace(source, spec=spec.model_copy(update={"model": model}))
@@ -48,7 +53,8 @@ def _child(rows_file: Path, rate: float) -> dict:
     result = train_rows(source)
     metrics = result.metrics
     return {
-        "loaded_gib": loaded_kib * 1024 / GIB,
+        "loaded_gib": loaded / GIB,
+        "training_peak_gib": _peak_since_reset() / GIB,
         "seconds": time.perf_counter() - started,
         "fit_seconds": result.timings["fit"],
         "test_roc_auc": metrics["test_roc_auc"],
@@ -57,6 +63,14 @@ def _child(rows_file: Path, rate: float) -> dict:
         "test_mean_predicted": float(result.test["probability"].mean()),
         "test_observed": float(result.test["label"].mean()),
     }
+
+
+def _peak_since_reset() -> int:
+    """This process's peak resident bytes since the last clear_refs reset (VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _measured(rows_file: Path, rate: float) -> dict:
@@ -113,14 +127,14 @@ def main() -> None:
     for rate in args.rates:
         runs = [_measured(rows_file, rate) for _ in range(args.repeat)]
         peak = statistics.median(r["peak_gib"] for r in runs)
-        added = statistics.median(r["peak_gib"] - r["loaded_gib"] for r in runs)
+        added = statistics.median(r["training_peak_gib"] - r["loaded_gib"] for r in runs)
         seconds = statistics.median(r["seconds"] for r in runs)
         fit = statistics.median(r["fit_seconds"] for r in runs)
         last = runs[-1]
         baseline = baseline or (peak, seconds)
         print(
             f"negative_sample {rate:g}: peak RSS {peak:.2f} GiB (x{peak / baseline[0]:.2f}), "
-            f"training added {added:.2f} GiB to the loaded rows and libraries "
+            f"training's own peak added {added:.2f} GiB to the loaded rows and libraries "
             f"({added * GIB / len(frame):,.0f} bytes a row), "
             f"train {seconds:.1f}s (LightGBM fit {fit:.1f}s, x{seconds / baseline[1]:.2f}); "
             f"test ROC-AUC {last['test_roc_auc']:.4f}, PR-AUC {last['test_pr_auc']:.4f}, "
