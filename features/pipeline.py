@@ -59,6 +59,8 @@ class Dataset:
     observed_until: pd.Timestamp | None = None
     #: trial or freemium (`features.shape`); None: trial, as a data set built by hand
     shape: ProductShape | None = None
+    #: fit attributes (`data.attributes`), joined point-in-time to every row
+    attributes: LoadedAttributes | None = None
 
     @property
     def product_shape(self) -> ProductShape:
@@ -66,8 +68,6 @@ class Dataset:
         if self.shape is not None:
             return self.shape
         return ProductShape("trial", False, "no shape was resolved for this data set")
-    #: fit attributes (`data.attributes`), joined point-in-time to every row
-    attributes: LoadedAttributes | None = None
 
     @property
     def events_end(self) -> pd.Timestamp | None:

@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from pql.errors import UsageError
 from pql.features.spec import Spec
 
 Shape = Literal["trial", "freemium"]
@@ -66,6 +67,31 @@ def resolve_shape(
     if has_trial_ends:
         return ProductShape("trial", False, "the trials table gives each trial's end")
     return infer_shape(spec, entities, last_seen)
+
+
+def engine_shape(spec: Spec) -> ProductShape:
+    """The shape for an engine run (Spark, buckets), from the spec alone.
+
+    Why: those engines see one partition of entities at a time, and inferring the shape
+    per partition could cut one partition's rows as a trial and another's as freemium.
+    So the spec must fix it: `shape`, `trial_days`, or a trials table with trial ends."""
+    if spec.shape is not None:
+        return ProductShape(spec.shape, False, "shape is set in the spec")
+    if spec.trial_days is not None:
+        return ProductShape("trial", False, f"trial_days is {spec.trial_days:g}")
+    trials = spec.data.trials
+    if trials is not None and trials.columns.trial_end_at is not None:
+        return ProductShape("trial", False, "the trials table gives each trial's end")
+    raise UsageError(
+        "key 'shape': the Spark and bucket engines read the log one partition of entities "
+        "at a time and cannot infer the product shape from it; set 'shape: trial' (or "
+        "'trial_days') or 'shape: freemium' in the spec, or use --engine local"
+    )
+
+
+def pinned_for_engines(spec: Spec) -> Spec:
+    """The spec with its shape written in, so every partition cuts rows alike."""
+    return spec.model_copy(update={"shape": engine_shape(spec).shape})
 
 
 def infer_shape(

@@ -461,6 +461,11 @@ class ModelSettings(_Strict):
         return params
 
     split: Split = Split()
+    #: Share of negative training rows kept (1 = all). Below 1, every positive row is
+    #: kept, negative rows of the train and validation splits are kept at this rate
+    #: (fixed by `seed`) and weighted 1/rate in LightGBM and in calibration; the test
+    #: split is never sampled (see docs/reference/training-scale.md).
+    negative_sample: Annotated[float, Field(gt=0, le=1)] = 1.0
 
 
 class Spec(_Strict):

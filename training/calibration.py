@@ -40,13 +40,17 @@ class CalibrationChoice:
     cv_log_loss: dict[str, float]
 
 
-def _isotonic(raw: np.ndarray, y: np.ndarray) -> Calibrator:
+def _isotonic(raw: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> Calibrator:
     order = np.argsort(raw, kind="stable")
     size = min_block_rows(len(raw))
     bins = [part for part in np.array_split(order, max(1, len(raw) // size)) if len(part)]
     centres = np.array([raw[part].mean() for part in bins])
-    rates = np.array([y[part].mean() for part in bins])
-    weights = np.array([len(part) for part in bins], dtype=np.float64)
+    if w is None:
+        rates = np.array([y[part].mean() for part in bins])
+        weights = np.array([len(part) for part in bins], dtype=np.float64)
+    else:  # down-sampled rows: each bin's rate as the rows it stands for would give it
+        rates = np.array([np.average(y[part], weights=w[part]) for part in bins])
+        weights = np.array([w[part].sum() for part in bins], dtype=np.float64)
     floor = 0.5 / (size + 1)
     model = IsotonicRegression(y_min=floor, y_max=1 - floor, out_of_bounds="clip")
     fitted = model.fit(centres, rates, sample_weight=weights).predict(centres)
@@ -59,8 +63,8 @@ def _isotonic(raw: np.ndarray, y: np.ndarray) -> Calibrator:
     )
 
 
-def _platt(raw: np.ndarray, y: np.ndarray) -> Calibrator:
-    model = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y)
+def _platt(raw: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> Calibrator:
+    model = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y, sample_weight=w)
     floor = 0.5 / (len(y) + 1)
     return Calibrator(
         kind="platt",
@@ -74,7 +78,11 @@ def _platt(raw: np.ndarray, y: np.ndarray) -> Calibrator:
 FITTERS = {"isotonic": _isotonic, "platt": _platt}
 
 
-def choose_calibrator(raw: np.ndarray, y: np.ndarray, seed: int = 0) -> CalibrationChoice:
+def choose_calibrator(
+    raw: np.ndarray, y: np.ndarray, seed: int = 0, weight: np.ndarray | None = None
+) -> CalibrationChoice:
+    """`weight`: the rows' weights when negatives were down-sampled (kept negatives
+    weigh 1 / rate), so the calibrator and its CV loss are those of all the rows."""
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
     losses = {}
     fitters = dict(FITTERS)
@@ -83,7 +91,9 @@ def choose_calibrator(raw: np.ndarray, y: np.ndarray, seed: int = 0) -> Calibrat
     for name, fit in fitters.items():
         predicted = np.empty(len(y))
         for train_idx, test_idx in folds.split(raw, y):
-            predicted[test_idx] = fit(raw[train_idx], y[train_idx])(raw[test_idx])
-        losses[name] = float(log_loss(y, np.clip(predicted, EPSILON, 1 - EPSILON)))
+            fold_weight = None if weight is None else weight[train_idx]
+            predicted[test_idx] = fit(raw[train_idx], y[train_idx], fold_weight)(raw[test_idx])
+        clipped = np.clip(predicted, EPSILON, 1 - EPSILON)
+        losses[name] = float(log_loss(y, clipped, sample_weight=weight))
     best = min(losses, key=lambda name: losses[name])
-    return CalibrationChoice(calibrator=FITTERS[best](raw, y), cv_log_loss=losses)
+    return CalibrationChoice(calibrator=FITTERS[best](raw, y, weight), cv_log_loss=losses)

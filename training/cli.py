@@ -8,33 +8,88 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pql.clikit import SpecOption, console
-from pql.errors import ExitCode
-from pql.features.cli import load_checked
-from pql.features.spec import load_spec
+from pql.clikit import Engine, EngineOption, PartitionsOption, SpecOption, console
+from pql.errors import ExitCode, UsageError
+from pql.features.spec import Spec, load_spec
 from pql.settings import Settings
 
 if TYPE_CHECKING:
+    from pql.training.rows import TrainingRows
     from pql.training.tracking import RegisteredRun
 
 # MLflow, LightGBM and scikit-learn load inside the commands: `pql validate` and
 # `pql --help` should not pay seconds of imports they do not use.
 
 
-def run_training(spec_path: Path, *, tracking_uri: str, auto_promote: bool = True) -> RegisteredRun:
-    """Open the store first (fail fast), then train, log, register and gate."""
+def with_negative_sample(spec: Spec, rate: float | None) -> Spec:
+    """The spec with `model.negative_sample` set by `--negative-sample` (None: as is)."""
+    if rate is None:
+        return spec
+    if not 0 < rate <= 1:
+        raise UsageError(f"--negative-sample must be above 0 and at most 1, got {rate:g}")
+    model = spec.model.model_copy(update={"negative_sample": rate})
+    return spec.model_copy(update={"model": model})
+
+
+def training_rows(
+    spec: Spec, engine: Engine, partitions: int | None, settings: Settings
+) -> TrainingRows:
+    """The snapshot rows, built by the engine asked for (or the one `auto` picks)."""
+    from pql.features.cli import resolve_engine
+    from pql.features.pipeline import load_dataset
+    from pql.training.rows import from_dataset, from_gathered
+
+    if engine is Engine.spark:
+        from pql.engines.spark import session_for
+        from pql.engines.training_rows import spark_training_rows
+
+        spark = session_for(settings)
+        with console.status("Spark: building the snapshot rows per partition ..."):
+            gathered = spark_training_rows(spark, spec, partitions)
+    else:
+        engine, buckets = resolve_engine(engine, spec, partitions, settings)
+        if engine is Engine.local:
+            with console.status(f"Reading {Path(spec.data.events.location).name} ..."):
+                dataset = load_dataset(spec)
+            with console.status("Building the snapshot rows ..."):
+                return from_dataset(dataset)
+        from pql.engines.training_rows import bucket_training_rows
+
+        with console.status(f"Splitting into {buckets} entity buckets, building rows ..."):
+            gathered = bucket_training_rows(spec, buckets, settings.bucket_dir)
+    for line in gathered.summary.lines(gathered.unit):
+        console.print(line, highlight=False)
+    console.print(
+        f"{len(gathered.rows):,} snapshot rows gathered from {gathered.parts} "
+        f"{gathered.unit} (--engine {engine.value})",
+        highlight=False,
+    )
+    return from_gathered(spec, gathered, engine.value)
+
+
+def run_training(
+    spec_path: Path,
+    *,
+    tracking_uri: str,
+    auto_promote: bool = True,
+    engine: Engine = Engine.local,
+    partitions: int | None = None,
+    negative_sample: float | None = None,
+) -> RegisteredRun:
+    """Open the store first (fail fast), then build the rows, train, log, register, gate."""
     from pql.training.report import render_result
     from pql.training.tracking import log_and_register, open_tracking
-    from pql.training.train import train_model
+    from pql.training.train import train_rows
 
     client = open_tracking(tracking_uri)
-    dataset = load_checked(spec_path)
+    spec = with_negative_sample(load_spec(spec_path), negative_sample)
     started = time.perf_counter()
-    with console.status("Training: features, labels, LightGBM, calibration, baselines ..."):
-        result = train_model(dataset)
+    source = training_rows(spec, engine, partitions, Settings.from_env())
+    with console.status("Training: labels, LightGBM, calibration, baselines ..."):
+        result = train_rows(source, started=started)
     render_result(result, console)
     with console.status("Logging to MLflow and registering the model ..."):
-        registered = log_and_register(client, dataset, result, auto_promote=auto_promote)
+        registered = log_and_register(client, source, result, auto_promote=auto_promote)
     decision = registered.decision
     style = "green" if decision.promote else "yellow"
     console.print(f"[{style}]{decision.summary}[/]", highlight=False)
@@ -66,10 +121,31 @@ def train_command(
     no_promote: Annotated[
         bool, typer.Option("--no-promote", help="Register as challenger only; never move champion.")
     ] = False,
+    engine: EngineOption = Engine.auto,
+    partitions: PartitionsOption = None,
+    negative_sample: Annotated[
+        float | None,
+        typer.Option(
+            "--negative-sample",
+            help="Fit on every positive and this share of the negative train/validation "
+            "rows, weighted 1/share (overrides model.negative_sample; test rows are never "
+            "sampled).",
+        ),
+    ] = None,
 ) -> None:
-    """Train, calibrate and evaluate a model; log it to MLflow and apply the champion gate."""
+    """Train, calibrate and evaluate a model; log it to MLflow and apply the champion gate.
+
+    The snapshot rows are built by the engine (buckets or Spark: per partition of
+    entities) and gathered in this process, where the model is trained."""
     settings = Settings.from_env()
-    run_training(spec, tracking_uri=settings.tracking_uri, auto_promote=not no_promote)
+    run_training(
+        spec,
+        tracking_uri=settings.tracking_uri,
+        auto_promote=not no_promote,
+        engine=engine,
+        partitions=partitions,
+        negative_sample=negative_sample,
+    )
     console.print(f"Browse runs: mlflow ui --backend-store-uri {settings.tracking_uri}")
 
 

@@ -62,20 +62,27 @@ def fit_booster(
     validation: tuple[pd.DataFrame, np.ndarray],
     rounds: int = MAX_ROUNDS,
     categorical: list[str] | None = None,
+    weights: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
 ) -> lgb.Booster:
     """Fit with early stopping on validation log loss; the booster keeps its best round.
 
     `categorical` columns hold integer level codes (NaN unknown) and are split as
-    LightGBM's native categoricals."""
+    LightGBM's native categoricals. `weights` (train, validation): row weights when
+    negatives were down-sampled, so the loss and the early-stopping log loss are those of
+    all the rows.
+    """
     params = dict(params)
     rounds = int(params.pop("num_boost_round", params.pop("n_estimators", rounds)))
     train_set = lgb.Dataset(
         train[0],
         label=train[1],
+        weight=weights[0],
         free_raw_data=True,
         categorical_feature=list(categorical) if categorical else "auto",
     )
-    valid_set = lgb.Dataset(validation[0], label=validation[1], reference=train_set)
+    valid_set = lgb.Dataset(
+        validation[0], label=validation[1], weight=weights[1], reference=train_set
+    )
     booster = lgb.train(
         params,
         train_set,

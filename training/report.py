@@ -71,6 +71,8 @@ def render_result(result: TrainingResult, console: Console) -> None:
         console.print(result.shape_note)
     if result.data_end_note:
         console.print(result.data_end_note)
+    if result.sampling:
+        console.print(sampling_line(result.sampling), highlight=False)
     metrics = result.metrics
     rows = {
         "model (LightGBM, calibrated)": "test",
@@ -134,3 +136,16 @@ def reliability_rich(table) -> Table:
             "yes" if row.inside else "[red]no[/]",
         )
     return out
+
+
+def sampling_line(sampling: dict[str, float]) -> str:
+    """What negative down-sampling kept, and what it did not touch."""
+    return (
+        f"negative down-sampling (model.negative_sample {sampling['rate']:g}): LightGBM and "
+        f"the calibrator were fitted on every positive and "
+        f"{sampling['train_negatives_kept']:,.0f} of {sampling['train_negatives']:,.0f} "
+        f"negative train rows, {sampling['validation_negatives_kept']:,.0f} of "
+        f"{sampling['validation_negatives']:,.0f} negative validation rows, each kept "
+        f"negative weighted {sampling['negative_weight']:g}; tiers, baselines and every "
+        "metric use all rows (test rows are never sampled)"
+    )

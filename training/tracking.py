@@ -45,6 +45,7 @@ from pql.settings import Settings, quiet_libraries
 from pql.training import plots
 from pql.training.gate import GateDecision, decide
 from pql.training.metrics import evaluate, threshold_table
+from pql.training.rows import TrainingRows
 from pql.training.train import TrainingResult
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -139,14 +140,17 @@ def open_tracking(uri: str | None = None) -> MlflowClient:
     return client
 
 
-def _params(result: TrainingResult, dataset: Dataset) -> dict[str, Any]:
+def _params(result: TrainingResult, dataset: Dataset | TrainingRows) -> dict[str, Any]:
     spec = dataset.spec
     return {
+        # the share of negative rows the model was fitted on (1: all; test never sampled)
+        "negative_sample": spec.model.negative_sample,
+        "rows_engine": result.engine,
         "product": spec.product,
         "entity": spec.entity,
         "horizon_days": spec.label.horizon_days,
         "snapshots_days": json.dumps(spec.snapshots_days),
-        "shape": dataset.product_shape.shape,
+        "shape": result.bundle.spec.shape,
         "actions": ",".join(spec.actions),
         "features": len(result.bundle.feature_names),
         "seed": spec.model.seed,
@@ -254,9 +258,16 @@ def _champion_pr_auc(
 
 
 def log_and_register(
-    client: MlflowClient, dataset: Dataset, result: TrainingResult, *, auto_promote: bool = True
+    client: MlflowClient,
+    dataset: Dataset | TrainingRows,
+    result: TrainingResult,
+    *,
+    auto_promote: bool = True,
 ) -> RegisteredRun:
-    """One MLflow run with everything; then a registry version, alias and gate decision."""
+    """One MLflow run with everything; then a registry version, alias and gate decision.
+
+    `dataset`: the data set in memory (local engine) or the rows an engine gathered.
+    """
     spec = dataset.spec
     experiment = f"pql-{spec.product}"
     name = spec.registered_model_name
@@ -269,7 +280,10 @@ def log_and_register(
         mlflow.log_params(_params(result, dataset))
         mlflow.log_metrics(_finite(result.metrics))
         mlflow.log_text(result.bundle.spec_yaml, "spec/pql.yaml")
-        mlflow.log_dict(dataset.quality.to_dict(), "data/quality_report.json")
+        report = (
+            dataset.quality if isinstance(dataset, TrainingRows) else dataset.quality.to_dict()
+        )
+        mlflow.log_dict(report, "data/quality_report.json")
         mlflow.log_dict(
             {
                 "splits": [asdict(s) for s in result.splits],
@@ -278,6 +292,8 @@ def log_and_register(
                 "baselines": result.baseline_descriptions,
                 "verdict": result.verdict,
                 "timings_seconds": result.timings,
+                "negative_sampling": result.sampling or "none: fitted on every row",
+                "rows_engine": result.engine,
             },
             "data/training_summary.json",
         )

@@ -19,8 +19,7 @@ import yaml
 
 from pql.errors import TrainingDataError
 from pql.features.attributes import AttributeDefinitions, AttributeEncoding
-from pql.features.entities import ORACLE_COLUMN
-from pql.features.pipeline import Dataset, training_features
+from pql.features.pipeline import Dataset
 from pql.serving.bundle import ModelBundle, Tiers
 from pql.serving.scoring import PROBABILITY_REFERENCE, RAW_REFERENCE
 from pql.training.baselines import LogisticBaseline, PointsScore, SingleThresholdRule
@@ -35,6 +34,8 @@ from pql.training.metrics import (
     threshold_for_top_percent,
 )
 from pql.training.model import fit_booster, lightgbm_params, raw_scores
+from pql.training.rows import TrainingRows, from_dataset
+from pql.training.sampling import Sampled, keep_negatives
 from pql.training.segments import segment_metrics, segment_table
 from pql.training.split import SplitSummary, assign_splits, summarize_splits
 from pql.training.time_split import GAP, assign_time_splits
@@ -65,6 +66,10 @@ class TrainingResult:
     shape_note: str = ""
     #: test metrics per level of each categorical fit attribute (`training.segments`)
     segments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: negative down-sampling of the rows the model was fitted on (`model.negative_sample`)
+    sampling: dict[str, float] = field(default_factory=dict)
+    #: the engine that built the snapshot rows (local, buckets, spark)
+    engine: str = "local"
 
 
 def _check_labels(rows: pd.DataFrame, min_positives: int, unlabeled: int) -> None:
@@ -258,14 +263,15 @@ def _per_age_band(test: pd.DataFrame, threshold: float) -> dict[str, float]:
         metrics.update(_prefixed(f"test_{name}", result))
     return metrics
 
-
-def _oracle(dataset: Dataset, test: pd.DataFrame, threshold: float) -> dict[str, float]:
+def _oracle(
+    known_oracle: pd.Series | None, test: pd.DataFrame, threshold: float
+) -> dict[str, float]:
     """The simulator's own trial-end probabilities on the same trial-end test rows."""
-    if ORACLE_COLUMN not in dataset.entities.columns:
+    if known_oracle is None:
         return {}
     last_day = test["snapshot_day"].max()
     rows = test[test["snapshot_day"] == last_day]
-    oracle = rows["entity_id"].map(dataset.entities.set_index("entity_id")[ORACLE_COLUMN])
+    oracle = rows["entity_id"].map(known_oracle)
     known = oracle.notna().to_numpy()
     if not known.any():
         return {}
@@ -289,17 +295,44 @@ def _no_signal(metrics: dict[str, float]) -> bool:
     return auc - 2 * math.sqrt(max(variance, 0.0)) <= 0.5
 
 
+def _sampling(fitted: Sampled, fitted_validation: Sampled) -> dict[str, float]:
+    """What down-sampling kept (empty without it): logged and printed with the run."""
+    if fitted.rate >= 1:
+        return {}
+    return {
+        "rate": fitted.rate,
+        "negative_weight": 1.0 / fitted.rate,
+        "train_negatives": fitted.negatives,
+        "train_negatives_kept": fitted.negatives_kept,
+        "validation_negatives": fitted_validation.negatives,
+        "validation_negatives_kept": fitted_validation.negatives_kept,
+    }
+
+
 def train_model(dataset: Dataset) -> TrainingResult:
-    """Snapshot rows -> labels -> time split -> LightGBM -> calibration -> evaluation."""
-    spec, definitions = dataset.spec, dataset.definitions
+    """Snapshot rows of a data set in memory (the local engine) -> `train_rows`."""
+    started = time.perf_counter()
+    source = from_dataset(dataset)
+    return train_rows(source, started=started)
+
+
+def train_rows(source: TrainingRows, started: float | None = None) -> TrainingResult:
+    """Snapshot rows -> labels -> time split -> LightGBM -> calibration -> evaluation.
+
+    With `model.negative_sample` below 1 the booster (and its early stopping) and the
+    calibrator are fitted on every positive and a seeded share of the negatives of the
+    train and validation splits, weighted 1 / rate; the tiers, the reference bins, the
+    baselines and every reported metric use all rows (test rows are never sampled).
+    """
+    spec, definitions = source.spec, source.definitions
     names = definitions.names
     timings: dict[str, float] = {}
-    started = time.perf_counter()
-    frame, snapshots = training_features(dataset)
-    labeled = label_rows(frame, spec.label.horizon_days, dataset.data_end)
+    started = time.perf_counter() if started is None else started
+    frame = source.rows
+    labeled = label_rows(frame, spec.label.horizon_days, source.data_end)
     rows = labeled.rows
     _check_labels(rows, spec.model.min_positives, labeled.unlabeled)
-    freemium = dataset.product_shape.shape == "freemium"
+    freemium = source.shape.shape == "freemium"
     fractions = (spec.model.split.validation_fraction, spec.model.split.test_fraction)
     by_cutoff = spec.model.split.by == "cutoff"
     if by_cutoff:  # by cutoff time, with a purge gap: see training.time_split
@@ -313,13 +346,16 @@ def train_model(dataset: Dataset) -> TrainingResult:
                 f"the {name} split ({len(part):,} rows) has only one outcome; more data or "
                 "different split fractions are needed"
             )
-    encoding = _attribute_encoding(dataset, train)
+    encoding = _attribute_encoding(source, train)
     if encoding is not None:  # codes fitted on the training rows only
         train, validation, test = (_encoded(encoding, p) for p in (train, validation, test))
         names = [*names, *encoding.names]
     timings["features_and_labels"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    rate, seed = spec.model.negative_sample, spec.model.seed
+    fitted = keep_negatives(train, rate, seed)
+    fitted_validation = keep_negatives(validation, rate, seed)
     params = lightgbm_params(
         definitions,
         spec.model.params,
@@ -328,9 +364,10 @@ def train_model(dataset: Dataset) -> TrainingResult:
     )
     booster = fit_booster(
         params,
-        (train[names], train["label"].to_numpy()),
-        (validation[names], validation["label"].to_numpy()),
+        (fitted.rows[names], fitted.rows["label"].to_numpy()),
+        (fitted_validation.rows[names], fitted_validation.rows["label"].to_numpy()),
         categorical=encoding.categorical_names if encoding is not None else None,
+        weights=(fitted.weight, fitted_validation.weight),
     )
     best_iteration = booster.best_iteration or booster.current_iteration()
     booster_text = booster.model_to_string(num_iteration=best_iteration)
@@ -338,7 +375,15 @@ def train_model(dataset: Dataset) -> TrainingResult:
 
     started = time.perf_counter()
     validation_raw = raw_scores(booster, validation[names])
-    choice = choose_calibrator(validation_raw, validation["label"].to_numpy(), spec.model.seed)
+    if fitted_validation.weight is None:
+        choice = choose_calibrator(validation_raw, validation["label"].to_numpy(), seed)
+    else:
+        choice = choose_calibrator(
+            raw_scores(booster, fitted_validation.rows[names]),
+            fitted_validation.rows["label"].to_numpy(),
+            seed,
+            weight=fitted_validation.weight,
+        )
     calibrate = choice.calibrator
     tiers = _model_tiers(spec, validation_raw, calibrate)
     train_raw = raw_scores(booster, train[names])
@@ -377,7 +422,7 @@ def train_model(dataset: Dataset) -> TrainingResult:
     metrics["test_hot_share"] = float(test_hot.mean())
     test = test.assign(is_hot=test_hot)
     metrics.update(_per_age_band(test, tiers.hot) if freemium else _per_snapshot(test, tiers.hot))
-    metrics.update(_oracle(dataset, test, tiers.hot))
+    metrics.update(_oracle(source.oracle, test, tiers.hot))
     baseline_metrics, descriptions = _baselines(
         definitions, spec, train, validation, test, names, spec.model.seed, encoding
     )
@@ -405,7 +450,7 @@ def train_model(dataset: Dataset) -> TrainingResult:
     all_beaten = len(beaten) == len(baselines)
     metrics["no_signal"] = float(_no_signal(metrics))
     # the bundle's spec names the shape training used, so serving words follow it
-    shaped = spec.model_copy(update={"shape": dataset.product_shape.shape})
+    shaped = spec.model_copy(update={"shape": source.shape.shape})
     bundle = ModelBundle(
         spec_yaml=yaml.safe_dump(shaped.model_dump(mode="json"), sort_keys=False),
         feature_names=tuple(names),
@@ -416,7 +461,11 @@ def train_model(dataset: Dataset) -> TrainingResult:
         metrics={k: v for k, v in metrics.items() if k.startswith("test_")},
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         base_rate=float(train["label"].mean()),
-        info={"best_iteration": best_iteration, "calibrator_cv_log_loss": choice.cv_log_loss},
+        info={
+            "best_iteration": best_iteration,
+            "calibrator_cv_log_loss": choice.cv_log_loss,
+            **({"negative_sample": rate} if rate < 1 else {}),
+        },
         drift_reference=drift_reference(train, names, train_probability),
         attributes=encoding.to_dict() if encoding is not None else {},
     )
@@ -425,10 +474,10 @@ def train_model(dataset: Dataset) -> TrainingResult:
         metrics=metrics,
         splits=summarize_splits(rows, split),
         row_counts={
-            "snapshot_candidates": snapshots.candidates,
-            "dropped_converted_before_cutoff": snapshots.converted_before,
-            "dropped_past_data_end": snapshots.beyond_data,
-            "dropped_before_data_start": snapshots.before_data,
+            "snapshot_candidates": source.candidates,
+            "dropped_converted_before_cutoff": source.converted_before,
+            "dropped_past_data_end": source.beyond_data,
+            "dropped_before_data_start": source.before_data,
             "unlabeled_horizon_past_data_end": labeled.unlabeled,
             "labelled_rows": len(rows),
             **(
@@ -446,15 +495,17 @@ def train_model(dataset: Dataset) -> TrainingResult:
         best_iteration=best_iteration,
         reliability=reliability,
         tier_note=tier_note,
-        data_end_note=f"labels run to {dataset.data_end}: {dataset.quality.data_end_reason}",
-        shape_note=_shape_note(dataset),
+        data_end_note=source.data_end_note,
+        shape_note=_shape_note(source),
         segments=segments,
+        sampling=_sampling(fitted, fitted_validation),
+        engine=source.engine,
     )
 
 
-def _shape_note(dataset: Dataset) -> str:
+def _shape_note(source: TrainingRows) -> str:
     """`product shape: freemium (given: ...); rows: every free entity every 14 days ...`."""
-    spec, shape = dataset.spec, dataset.product_shape
+    spec, shape = source.spec, source.shape
     if shape.shape == "freemium":
         rows = (
             f"every still-free entity at calendar cuts every {spec.freemium.every_days:g} "
@@ -465,10 +516,10 @@ def _shape_note(dataset: Dataset) -> str:
     return f"product shape: {shape.describe}; training rows: {rows}"
 
 
-def _attribute_encoding(dataset: Dataset, train: pd.DataFrame) -> AttributeEncoding | None:
+def _attribute_encoding(source: TrainingRows, train: pd.DataFrame) -> AttributeEncoding | None:
     """The fit attributes' encoding, fitted on the training rows (None without any)."""
-    definitions = AttributeDefinitions.from_spec(dataset.spec)
-    if not definitions or dataset.attributes is None:
+    definitions = AttributeDefinitions.from_spec(source.spec)
+    if not definitions or not source.has_attributes:
         return None
     return AttributeEncoding.fit(definitions, train)
 

@@ -25,6 +25,7 @@ from pql.errors import DataError, DataQualityError, PqlError, SpecError, UsageEr
 from pql.features.definitions import FeatureDefinitions
 from pql.features.pipeline import Dataset, live_features, load_dataset, training_features
 from pql.features.rows import ROW_ID_COLUMNS
+from pql.features.shape import pinned_for_engines
 from pql.features.spec import Spec
 
 #: Position of a row in its source: partitions restore source order with it, so ties
@@ -81,8 +82,14 @@ def partition_dataset(
     trials: pd.DataFrame | None,
     window: Window | None = None,
 ) -> Dataset:
-    """pql's own `load_dataset` on one partition, with the whole log's window."""
-    dataset = load_dataset(spec, events=events, trials=trials, strict=False)
+    """pql's own `load_dataset` on one partition, with the whole log's window and the
+    shape the spec fixes (`features.shape.engine_shape`: never inferred per partition)."""
+    if spec.data.attributes:
+        raise UsageError(
+            "key 'data.attributes': fit attributes are joined by --engine local only (the "
+            "Spark and bucket engines do not read attribute tables yet)"
+        )
+    dataset = load_dataset(pinned_for_engines(spec), events=events, trials=trials, strict=False)
     if window is None:
         return dataset
     return replace(

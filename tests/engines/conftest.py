@@ -52,3 +52,16 @@ def skewed_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     simulate(1200, 5, folder)
     add_heavy_user(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """The one local Spark session every Spark test shares (start-up is the slow part)."""
+    pytest.importorskip("pyspark")
+    from pql.engines.spark import spark_session
+
+    session = spark_session("local[2]")
+    session.conf.set("spark.sql.shuffle.partitions", "8")
+    session.conf.set("spark.sql.adaptive.enabled", "false")  # keep the empty partitions
+    yield session
+    session.stop()

@@ -1,8 +1,9 @@
 """--engine spark gives the local engine's features, labels and leads, value for value.
 
-One local Spark session for the module (start-up is the slow part); a simulated product
-with one entity of 100k events (a skewed partition), trial users without events, and
-more Spark partitions than entity partitions (empty ones), at user and account level.
+One local Spark session for the whole run (`conftest.spark`: start-up is the slow part);
+a simulated product with one entity of 100k events (a skewed partition), trial users
+without events, and more Spark partitions than entity partitions (empty ones), at user
+and account level.
 """
 
 from __future__ import annotations
@@ -24,20 +25,11 @@ from pql.training.labels import label_rows
 pyspark = pytest.importorskip("pyspark")
 
 from pql.engines.leads import leads_run  # noqa: E402
-from pql.engines.spark import features_run, spark_session  # noqa: E402
+from pql.engines.spark import features_run  # noqa: E402
 from tests.engines.test_partition import same_rows  # noqa: E402
 from tests.pql.test_cli import run  # noqa: E402
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def spark():
-    session = spark_session("local[2]")
-    session.conf.set("spark.sql.shuffle.partitions", "8")
-    session.conf.set("spark.sql.adaptive.enabled", "false")  # keep the empty partitions
-    yield session
-    session.stop()
 
 
 @pytest.mark.parametrize(("spec_name", "partitions"), [("pql.yaml", 3), ("pql-accounts.yaml", 5)])
