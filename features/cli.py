@@ -19,13 +19,13 @@ from pql.clikit import (
     check_output,
     check_writable,
     console,
-    parse_as_of,
     write_frame,
 )
 from pql.errors import DataError, ExitCode, UsageError
 from pql.features.definitions import FeatureDefinitions
 from pql.features.pipeline import Dataset, live_features, load_dataset, training_features
 from pql.features.spec import Spec, load_spec
+from pql.features.timestamps import parse_as_of
 from pql.settings import Settings
 
 if TYPE_CHECKING:

@@ -18,12 +18,12 @@ from pql.clikit import (
     check_output,
     check_writable,
     console,
-    parse_as_of,
     progress_bar,
     write_frame,
 )
 from pql.errors import UsageError
 from pql.features.cli import load_checked
+from pql.features.timestamps import parse_as_of
 from pql.handoff.alerts import DEFAULT_STATE_FILE, MAX_ATTEMPTS, MAX_TIMEOUT_S, MIN_TIMEOUT_S
 from pql.handoff.lead_report import DEFAULT_ROW_LIMIT
 from pql.handoff.run import AlertFormatOption, HandOff
