@@ -82,11 +82,12 @@ def _parse_events(
 ) -> _ParsedEvents:
     """Events later than `as_of` are fine (ignored by the features); later than now is not."""
     names: list[Any] = [event.get("event") for event in events]  # text, checked below
-    for position, name in enumerate(names):
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidInput(
-                f"events[{position}].event", "an event name (non-empty text) is required"
-            )
+    if not all(type(name) is str and name.strip() for name in names):
+        for position, name in enumerate(names):
+            if not isinstance(name, str) or not name.strip():
+                raise InvalidInput(
+                    f"events[{position}].event", "an event name (non-empty text) is required"
+                )
     times = epoch_ms_of_events([event.get("timestamp") for event in events])
     latest_ms = _now_ms() + FUTURE_TOLERANCE_MS
     if len(times) and times.max() > latest_ms:
@@ -104,21 +105,35 @@ def _parse_events(
                     "required when scoring accounts (who in the team did it)",
                 )
     properties: dict[str, list[float]] = {}
-    for column in property_columns:
-        values = []
-        for position, event in enumerate(events):
-            raw = (event.get("properties") or {}).get(column, event.get(column))
-            where = f"events[{position}].properties.{column}"
-            values.append(float("nan") if raw is None else _number(raw, where))
-        properties[column] = values
+    if property_columns:
+        bags = [event.get("properties") for event in events]
+        for column in property_columns:
+            properties[column] = _property_values(events, bags, column)
     has_sessions = any(s is not None for s in sessions)
     return _ParsedEvents(
         names=names,
         time_ms=times,
-        sessions=[str(s) for s in sessions] if has_sessions else None,
-        users=[str(u) for u in users],
+        sessions=[s if type(s) is str else str(s) for s in sessions] if has_sessions else None,
+        users=[str(u) for u in users] if need_users else None,
         properties=properties,
     )
+
+
+def _property_values(
+    events: Sequence[Mapping[str, Any]], bags: list[Any], column: str
+) -> list[float]:
+    """One property of every event (in `properties`, else at the top level), NaN if absent."""
+    values = []
+    nan = float("nan")
+    for position, bag in enumerate(bags):
+        raw = bag[column] if bag and column in bag else events[position].get(column)
+        if raw is None:
+            values.append(nan)
+        elif type(raw) is float and math.isfinite(raw):
+            values.append(raw)
+        else:
+            values.append(_number(raw, f"events[{position}].properties.{column}"))
+    return values
 
 
 def epoch_ms_of_events(stamps: list[Any]) -> np.ndarray:
