@@ -65,7 +65,8 @@ def features_command(
         str | None,
         typer.Option(
             "--as-of",
-            help="Live features at this time ('now' or ISO 8601); "
+            help="Live features at this time ('now', ISO 8601, an epoch ...: "
+            "docs/reference/timestamps.md); "
             "without it: training snapshots at the spec's snapshot days.",
         ),
     ] = None,

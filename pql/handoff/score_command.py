@@ -39,7 +39,11 @@ def score_command(
         ),
     ] = "leads.csv",
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Score at this time ('now' or ISO 8601).")
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Score at this time ('now', ISO 8601, an epoch ...: reference/timestamps.md).",
+        ),
     ] = None,
     model: Annotated[
         str | None,
