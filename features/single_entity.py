@@ -91,7 +91,9 @@ def plan_for(definitions: FeatureDefinitions) -> _Plan | None:
         return None
     names: list[str] = list(_ACTIVITY)
     vocabulary = definitions.vocabulary
-    members, slots, properties = [], [], []
+    members: list[np.ndarray] = []
+    slots: list[int] = []
+    properties: list[tuple[str, str, int] | None] = []
     for action in definitions.actions:
         member = np.zeros(len(vocabulary) + 1, dtype=bool)  # last slot: code -1
         member[[vocabulary.index(name) for name in action.events]] = True
