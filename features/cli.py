@@ -19,13 +19,13 @@ from pql.clikit import (
     check_output,
     check_writable,
     console,
-    parse_as_of,
     write_frame,
 )
 from pql.errors import DataError, ExitCode, UsageError
 from pql.features.definitions import FeatureDefinitions
 from pql.features.pipeline import Dataset, live_features, load_dataset, training_features
 from pql.features.spec import Spec, load_spec
+from pql.features.timestamps import parse_as_of
 from pql.settings import Settings
 
 if TYPE_CHECKING:
@@ -65,7 +65,8 @@ def features_command(
         str | None,
         typer.Option(
             "--as-of",
-            help="Live features at this time ('now' or ISO 8601); "
+            help="Live features at this time ('now', ISO 8601, an epoch ...: "
+            "docs/reference/timestamps.md); "
             "without it: training snapshots at the spec's snapshot days.",
         ),
     ] = None,

@@ -63,6 +63,7 @@ from pql.features.textlines import (
     first_visible_char,
     line_blocks,
 )
+from pql.features.time_text import why_not_a_time
 from pql.features.timestamps import ASSUMED_UTC, ParsedTimestamps, parse_timestamps
 
 # Reasons a row cannot be used, in the order rows are checked (a row counts once, under
@@ -821,10 +822,7 @@ def _timestamp_warnings(column: str, raw: pd.Series, parsed: ParsedTimestamps) -
         unparsed = np.flatnonzero(parsed.values.isna().to_numpy())
         garbage[unparsed] = ~_blank(raw.iloc[unparsed])
     if garbage.any():
-        warnings.append(
-            f"column '{column}' has {_count(int(garbage.sum()), 'unreadable time')} "
-            f"(e.g. {_examples(raw, garbage)})"
-        )
+        warnings.append(_unreadable_times(column, raw, garbage))
     implausible = ((parsed.values < _PLAUSIBLE[0]) | (parsed.values >= _PLAUSIBLE[1])).to_numpy()
     if implausible.any():
         warnings.append(
@@ -833,6 +831,25 @@ def _timestamp_warnings(column: str, raw: pd.Series, parsed: ParsedTimestamps) -
             f"{_examples(raw, implausible)}); check the unit, or placeholder values such as 0"
         )
     return warnings
+
+
+def _unreadable_times(column: str, raw: pd.Series, garbage: np.ndarray) -> str:
+    """Where (rows count from 1, the header not counted) and why: the first bad value gets
+    the parser's sentence, the same an HTTP field or --as-of gets for that value."""
+    rows = np.flatnonzero(garbage)
+    first = int(rows[0])
+    text = (
+        f"column '{column}' has {_count(len(rows), 'unreadable time')} (rows not used): "
+        f"row {first + 1}: {why_not_a_time(raw.iloc[first])}"
+    )
+    if len(rows) > 1:
+        more = ", ".join(
+            f"{int(row) + 1} ({_examples(raw, np.arange(len(raw)) == row)})"
+            for row in rows[1:_EXAMPLES]
+        )
+        text += f"; also row{'s' if len(rows) > 2 else ''} {more}"
+        text += " ..." if len(rows) > _EXAMPLES else ""
+    return text
 
 
 # --- unusable rows -------------------------------------------------------------------------

@@ -24,8 +24,10 @@ columns holding a mix of Python types, where the values are Python objects anywa
 from __future__ import annotations
 
 import datetime as dt
+import math
 import numbers
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -34,6 +36,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from pql.errors import UsageError
+from pql.features.time_text import (
+    CANDIDATE_RE,
+    NotATime,
+    epoch_unit,
+    parse_text_date,
+    why_not_a_time,
+)
 
 #: Format names, in the order reports list them; the position is the internal code.
 FORMATS: tuple[str, ...] = (
@@ -46,10 +57,13 @@ FORMATS: tuple[str, ...] = (
     "iso_without_zone_assumed_utc",
     "datetime_aware",
     "datetime_naive_assumed_utc",
+    "rfc_2822",
+    "text_date_assumed_utc",
 )
 UNPARSEABLE, EPOCH_S, EPOCH_MS, EPOCH_US, EPOCH_NS, ISO_ZONE, ISO_NAIVE, DT_AWARE, DT_NAIVE = range(
-    len(FORMATS)
+    9
 )
+RFC_2822, TEXT_DATE = 9, 10
 
 #: How a format reads in a sentence ("1,200 epoch milliseconds, 30 ISO strings ...").
 FORMAT_LABELS: dict[str, str] = {
@@ -62,11 +76,13 @@ FORMAT_LABELS: dict[str, str] = {
     "iso_without_zone_assumed_utc": "ISO strings without a time zone (taken as UTC)",
     "datetime_aware": "time-zone-aware datetimes",
     "datetime_naive_assumed_utc": "naive datetimes (taken as UTC)",
+    "rfc_2822": "RFC 2822 dates",
+    "text_date_assumed_utc": "US-style or written-out dates (taken as UTC)",
 }
 
 #: Formats whose values carried no zone and were taken as UTC.
 ASSUMED_UTC: frozenset[str] = frozenset(
-    {"iso_without_zone_assumed_utc", "datetime_naive_assumed_utc"}
+    {"iso_without_zone_assumed_utc", "datetime_naive_assumed_utc", "text_date_assumed_utc"}
 )
 
 NAT = np.iinfo(np.int64).min  # numpy's NaT as int64
@@ -216,12 +232,17 @@ def _int_epochs(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, Any]
 
 
 def _float_epochs(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, Any]:
+    """Whole units exactly, the fraction rounded to the microsecond: a float64 epoch of
+    today holds no finer (1772616600.25 s is 09:30:00.250, not 09:30:00.249999872)."""
     valid = valid & np.isfinite(values)
     magnitude = np.abs(np.where(valid, values, 0.0))
     unit = _units(magnitude, valid)
-    scaled = np.rint(np.where(valid, values, 0.0) * _NS_PER_UNIT[unit])
-    valid &= np.abs(scaled) < 9.2e18  # inside datetime64[ns]
-    ns = np.where(valid, scaled, 0.0).astype(np.int64)
+    per = _NS_PER_UNIT[unit]
+    finite = np.where(valid, values, 0.0)
+    valid &= np.abs(finite * per) < 9.2e18  # inside datetime64[ns]
+    whole = np.trunc(np.where(valid, finite, 0.0))
+    micros = np.rint((np.where(valid, finite, 0.0) - whole) * per / 1000)
+    ns = whole.astype(np.int64) * per + micros.astype(np.int64) * 1000
     ns[~valid] = NAT
     return ns, unit
 
@@ -303,6 +324,25 @@ def _parse_strings(array: pa.ChunkedArray | pa.Array) -> _Parsed:
             todo &= ~hit
     if todo.any():
         ns[todo], kinds[todo] = _parse_other_iso(_subset(text, todo))
+        left = todo & (kinds == UNPARSEABLE)
+        if left.any():
+            hit = _matches(text, left, CANDIDATE_RE)
+            if hit.any():
+                ns[hit], kinds[hit] = _parse_text_dates(_subset(text, hit))
+    return ns, kinds
+
+
+def _parse_text_dates(text: pa.ChunkedArray | pa.Array) -> _Parsed:
+    """RFC 2822, unambiguous slash and written-out dates, value by value (rare forms)."""
+    values = text.to_pylist()
+    ns, kinds = _empty(len(values))
+    for position, value in enumerate(values):
+        try:
+            instant, zoned = parse_text_date(value)
+        except NotATime:
+            continue
+        ns[position] = instant
+        kinds[position] = RFC_2822 if zoned else TEXT_DATE
     return ns, kinds
 
 
@@ -463,3 +503,159 @@ def _parse_datetime_objects(values: np.ndarray) -> _Parsed:
             ns[mask] = sub_ns
             kinds[mask] = np.where(sub_ns != NAT, code, UNPARSEABLE)
     return ns, kinds
+
+
+# --- one value or one short list: HTTP fields and command-line options -------------------
+#
+# The same rules as a column, with fast paths for the common forms (numbers, ISO 8601)
+# that give exactly what the column parser gives; every other value goes through the
+# column parser itself, so there is one definition of what reads and how.
+
+_PY_INT_RE = re.compile(_INT_RE, re.ASCII)
+_PY_FLOAT_RE = re.compile(_FLOAT_RE, re.ASCII)
+_PY_ISO_ZONED_RE = re.compile(
+    r"(\d{4}-\d{2}-\d{2}[T ]\d{2}(?::\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?)(Z|[+-]\d{2}(?::?\d{2})?)",
+    re.ASCII,
+)
+_PY_ISO_NAIVE_RE = re.compile(_ISO_NAIVE_RE.strip("^$"), re.ASCII)
+_NS_PER_UNIT_PY = (10**9, 10**6, 10**3, 1)
+
+
+def _epoch_int(value: int) -> int | None:
+    """As `_int_epochs` for one value; None when it holds no datetime64[ns]."""
+    magnitude = abs(value)
+    if magnitude > _INT64_MAX:  # the column parser reads such integers as floats
+        return _epoch_float(float(value))
+    per = _NS_PER_UNIT_PY[epoch_unit(magnitude)]
+    if value == NAT or magnitude > _INT64_MAX // per:
+        return None
+    return value * per
+
+
+def _epoch_float(value: float) -> int | None:
+    """As `_float_epochs` for one value (same rounding, same bound)."""
+    if not math.isfinite(value):
+        return None
+    per = _NS_PER_UNIT_PY[epoch_unit(abs(value))]
+    if not abs(value * per) < 9.2e18:
+        return None
+    whole = float(np.trunc(value))
+    return int(whole) * per + int(np.rint((value - whole) * per / 1000)) * 1000
+
+
+def _iso_fast(text: str) -> int | None:
+    """Nanoseconds of an ISO text of the shapes Arrow casts, or None to take the long way."""
+    zoned = _PY_ISO_ZONED_RE.fullmatch(text)
+    body, zone = (zoned.group(1), zoned.group(2)) if zoned else (text, "")
+    if not zoned and not _PY_ISO_NAIVE_RE.fullmatch(text):
+        return None
+    if not 1678 <= int(body[:4]) <= 2261 or len(body) == 13:
+        return None  # near the span's ends, or hour-only: the column parser decides
+    try:
+        ns = int(np.datetime64(body.replace(" ", "T"), "ns").astype(np.int64))
+    except ValueError:
+        return None
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "+" else 1
+        digits = zone[1:].replace(":", "")
+        ns += sign * (int(digits[:2]) * 60 + int(digits[2:] or 0)) * 60 * 10**9
+    return ns
+
+
+def _scalar_fast(value: object) -> int | None:
+    """The common forms without numpy/Arrow set-up; None: not one of them (or unreadable)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return _epoch_int(value)
+    if isinstance(value, float):
+        return _epoch_float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if _PY_INT_RE.fullmatch(text):
+            number = int(text)
+            return _epoch_int(number) if abs(number) <= _INT64_MAX else _epoch_float(float(text))
+        if _PY_FLOAT_RE.fullmatch(text):
+            return _epoch_float(float(text))
+        return _iso_fast(text)
+    return None
+
+
+def _objects(values: Sequence[object]) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = list(values)
+    return array
+
+
+def parse_time(value: object) -> int:
+    """Nanoseconds since the epoch (UTC) of one value, read as a column would read it.
+
+    Raises `NotATime` with the sentence `why_not_a_time` gives (the same words a file
+    column's warning and an HTTP 422 show for that value).
+    """
+    ns = _scalar_fast(value)
+    if ns is None:
+        parsed, _ = _parse_objects(_objects([value]))
+        ns = int(parsed[0])
+        if ns == NAT:
+            raise NotATime(why_not_a_time(value))
+    return ns
+
+
+class NotATimeAt(NotATime):
+    """`NotATime` for one item of a list; `position` says which (0-based)."""
+
+    def __init__(self, position: int, message: str) -> None:
+        super().__init__(message)
+        self.position = position
+
+
+def parse_time_list(values: Sequence[object]) -> np.ndarray:
+    """Nanoseconds since the epoch of every value (int64), read as a column would read them.
+
+    A request's UTC ISO texts (the common case) are read by one numpy call; anything
+    else goes through the column parser. Raises `NotATimeAt` naming the first value
+    that does not read.
+    """
+    ns = _utc_iso_list(values)
+    if ns is None:
+        ns, _ = _parse_objects(_objects(values))
+    bad = np.flatnonzero(ns == NAT)
+    if len(bad):
+        position = int(bad[0])
+        raise NotATimeAt(position, why_not_a_time(values[position]))
+    return ns
+
+
+# One line per value of a request's UTC ISO texts: one regex pass over the joined text
+# instead of a Python check per value (years 1700-2259, well inside datetime64[ns]).
+_UTC_ISO_LINES = re.compile(
+    r"(?:(?:1[7-9]\d\d|2[01]\d\d|22[0-5]\d)-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?"
+    r"(?:Z|\+00:00)?\n)*",
+    re.ASCII,
+)
+
+
+def _utc_iso_list(values: Sequence[object]) -> np.ndarray | None:
+    """Texts like 2026-03-01T10:00:00.250Z (UTC or no zone), else None."""
+    if not all(type(value) is str for value in values):
+        return None
+    joined = "\n".join(values) + "\n"  # type: ignore[arg-type]  # all str, checked above
+    if not _UTC_ISO_LINES.fullmatch(joined):
+        return None
+    texts = joined.replace("Z\n", "\n").replace("+00:00\n", "\n").split("\n")
+    try:
+        return np.array(texts[:-1], dtype="datetime64[ns]").view(np.int64)
+    except (ValueError, OverflowError):  # e.g. February 30: the column parser says why
+        return None
+
+
+def parse_as_of(value: str | None, option: str = "--as-of") -> pd.Timestamp:
+    """A command-line time option: 'now' (the default), or one time in any form a file
+    column or an HTTP field accepts, refused with the same words (`UsageError`)."""
+    if value is None or value.strip().lower() == "now":
+        return pd.Timestamp.now(tz="UTC")
+    try:
+        return pd.Timestamp(parse_time(value), unit="ns", tz="UTC")
+    except NotATime as error:
+        raise UsageError(f"{option}: {error}") from None

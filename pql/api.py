@@ -173,8 +173,8 @@ def _bundle(model: Any) -> ModelBundle:
 
 
 def _moment(as_of: str | pd.Timestamp) -> pd.Timestamp:
-    from pql.clikit import parse_as_of
+    from pql.features.timestamps import parse_as_of
 
     if isinstance(as_of, pd.Timestamp):
         return as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
-    return parse_as_of(str(as_of))
+    return parse_as_of(str(as_of), "as_of")

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pql.errors import DataError, UsageError
+from pql.errors import DataError
 from pql.files import atomic_output
 
 # Piped output (CI logs, files) gets a readable width instead of the 80-column default.
@@ -58,21 +58,6 @@ TableOption = Annotated[
     str | None,
     typer.Option(help="--engine spark: write a catalog table instead of --out files."),
 ]
-
-
-def parse_as_of(value: str | None) -> pd.Timestamp:
-    """'now', an ISO time with a zone, or a naive ISO time taken as UTC."""
-    if value is None or value.strip().lower() == "now":
-        return pd.Timestamp.now(tz="UTC")
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise UsageError(
-            f"--as-of: cannot read {value!r} as a time; use ISO 8601 such as 2026-03-01T00:00:00Z"
-        ) from None
-    if pd.isna(stamp):
-        raise UsageError(f"--as-of: {value!r} is not a time")
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def check_writable(target: Path, *, folder: bool = False) -> None:

@@ -114,9 +114,7 @@ def demo_command(
         f"demo finished in {time.perf_counter() - started:.0f}s. Every lead: {leads_file}; "
         f"the sales reps' report: {report_file} (open it in a browser)."
     )
-    console.print(
-        next_steps(store, spec_path, out, batch.as_of), highlight=False, soft_wrap=True
-    )
+    console.print(next_steps(store, spec_path, out, batch.as_of), highlight=False, soft_wrap=True)
 
 
 def _program(name: str) -> str:

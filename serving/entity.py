@@ -14,23 +14,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from pql.errors import InvalidInput
 from pql.features.live import entity_features
 from pql.features.rows import not_scored_reason
+from pql.features.timestamps import NotATime, NotATimeAt, parse_time, parse_time_list
 from pql.serving.attribute_input import attribute_vector
 from pql.serving.fit_reasons import FitReason
 from pql.serving.reasons import Reason
 from pql.serving.scoring import Scorer
 
-#: Epoch numbers at or above this are milliseconds, below it seconds (year ~5138 / 1973).
-EPOCH_MS_FROM = 100_000_000_000
+NS_PER_MS = 1_000_000
 #: Clock skew allowed between the caller and us before an event counts as "in the future".
 FUTURE_TOLERANCE_MS = 5 * 60 * 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MILLISECOND = timedelta(milliseconds=1)
-LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: beyond it no date exists
 
 
 @dataclass(frozen=True)
@@ -58,49 +56,12 @@ class EntityScore:
 
 
 def to_epoch_ms(value: Any, field_name: str) -> int:
-    """ISO 8601 text (zone or UTC), or epoch seconds / milliseconds, to epoch ms."""
-    if isinstance(value, bool) or value is None:
-        raise InvalidInput(field_name, "a time is required (ISO 8601 or epoch seconds/ms)")
-    if isinstance(value, int | float):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidInput(field_name, f"{value} is not a time")
-        ms = int(value if abs(value) >= EPOCH_MS_FROM else value * 1000)
-        return _in_range(ms, value, field_name)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            number = float(text)
-        except (ValueError, OverflowError):
-            number = None
-        if number is not None:
-            return to_epoch_ms(number, field_name)
-        try:  # the C parser first: ~1 us, versus ~10 us for pandas' general one
-            parsed = datetime.fromisoformat(text)
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-            return _in_range((parsed - EPOCH) // MILLISECOND, value, field_name)
-        except (ValueError, OverflowError):
-            pass
-        try:
-            stamp = pd.Timestamp(text)
-        except (ValueError, TypeError, OverflowError):
-            stamp = None
-        if stamp is None or pd.isna(stamp):
-            raise InvalidInput(field_name, f"cannot read {value!r} as a time (use ISO 8601)")
-        if stamp.tzinfo is None:
-            stamp = stamp.tz_localize("UTC")
-        try:
-            ms = int(stamp.as_unit("ms").value)
-        except (OverflowError, ValueError):
-            raise InvalidInput(field_name, f"{value!r} is outside 1970..9999") from None
-        return _in_range(ms, value, field_name)
-    raise InvalidInput(field_name, f"expected a time, got {type(value).__name__}")
-
-
-def _in_range(ms: int, value: Any, field_name: str) -> int:
-    if not 0 <= ms <= LATEST_MS:
-        raise InvalidInput(field_name, f"{value!r} is outside 1970..9999")
-    return ms
+    """Epoch ms (floored) of one time, by pql's one timestamp parser (see
+    `features.timestamps`): the forms a file column accepts, with the same messages."""
+    try:
+        return parse_time(value) // NS_PER_MS
+    except NotATime as error:
+        raise InvalidInput(field_name, str(error)) from None
 
 
 def _iso(ms: int) -> str:
@@ -139,11 +100,12 @@ def _parse_events(
 ) -> _ParsedEvents:
     """Events later than `as_of` are fine (ignored by the features); later than now is not."""
     names: list[Any] = [event.get("event") for event in events]  # text, checked below
-    for position, name in enumerate(names):
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidInput(
-                f"events[{position}].event", "an event name (non-empty text) is required"
-            )
+    if not all(type(name) is str and name.strip() for name in names):
+        for position, name in enumerate(names):
+            if not isinstance(name, str) or not name.strip():
+                raise InvalidInput(
+                    f"events[{position}].event", "an event name (non-empty text) is required"
+                )
     times = epoch_ms_of_events([event.get("timestamp") for event in events])
     latest_ms = _now_ms() + FUTURE_TOLERANCE_MS
     if len(times) and times.max() > latest_ms:
@@ -161,13 +123,10 @@ def _parse_events(
                     "required when scoring accounts (who in the team did it)",
                 )
     properties: dict[str, list[float]] = {}
-    for column in property_columns:
-        values = []
-        for position, event in enumerate(events):
-            raw = (event.get("properties") or {}).get(column, event.get(column))
-            where = f"events[{position}].properties.{column}"
-            values.append(float("nan") if raw is None else _number(raw, where))
-        properties[column] = values
+    if property_columns:
+        bags = [event.get("properties") for event in events]
+        for column in property_columns:
+            properties[column] = _property_values(events, bags, column)
     distinct: dict[str, list[Any]] = {}
     for column in distinct_columns:
         distinct[column] = [
@@ -181,43 +140,40 @@ def _parse_events(
     return _ParsedEvents(
         names=names,
         time_ms=times,
-        sessions=[str(s) for s in sessions] if has_sessions else None,
-        users=[str(u) for u in users],
+        sessions=[s if type(s) is str else str(s) for s in sessions] if has_sessions else None,
+        users=[str(u) for u in users] if need_users else None,
         properties=properties,
         distinct=distinct,
     )
 
 
+def _property_values(
+    events: Sequence[Mapping[str, Any]], bags: list[Any], column: str
+) -> list[float]:
+    """One property of every event (in `properties`, else at the top level), NaN if absent."""
+    values = []
+    nan = float("nan")
+    for position, bag in enumerate(bags):
+        raw = bag[column] if bag and column in bag else events[position].get(column)
+        if raw is None:
+            values.append(nan)
+        elif type(raw) is float and math.isfinite(raw):
+            values.append(raw)
+        else:
+            values.append(_number(raw, f"events[{position}].properties.{column}"))
+    return values
+
+
 def epoch_ms_of_events(stamps: list[Any]) -> np.ndarray:
-    """Epoch ms of every event's timestamp, as `to_epoch_ms` reads each one.
+    """Epoch ms (floored) of every event's timestamp, read as a file column is read.
 
-    UTC ISO 8601 texts (the common request) are parsed in one vectorised call; anything
-    else, or any text it cannot read, goes value by value through `to_epoch_ms`, which
-    names the first bad one (`events[3].timestamp`).
+    One vectorised call for the whole request (UTC ISO texts by numpy, other forms by the
+    column parser); the first value that does not read is named (`events[3].timestamp`).
     """
-    ms = _utc_iso_ms(stamps)
-    if ms is not None and ((ms >= 0) & (ms <= LATEST_MS)).all():
-        return ms
-    return np.array(
-        [to_epoch_ms(s, f"events[{i}].timestamp") for i, s in enumerate(stamps)], dtype=np.int64
-    )
-
-
-def _utc_iso_ms(stamps: list[Any]) -> np.ndarray | None:
-    """Epoch ms of texts like 2026-03-01T10:00:00.250Z (UTC or no zone), else None."""
-    texts = []
-    for stamp in stamps:
-        if type(stamp) is not str or len(stamp) < 10 or stamp[4] != "-":
-            return None
-        text = stamp[:-1] if stamp.endswith("Z") else stamp.removesuffix("+00:00")
-        if "+" in text[10:] or "-" in text[10:]:  # another zone: the general path
-            return None
-        texts.append(text)
     try:
-        micros = np.array(texts, dtype="datetime64[us]").astype(np.int64)
-    except (ValueError, OverflowError):
-        return None
-    return micros // 1000  # floor, as to_epoch_ms
+        return parse_time_list(stamps) // NS_PER_MS
+    except NotATimeAt as error:
+        raise InvalidInput(f"events[{error.position}].timestamp", str(error)) from None
 
 
 def _number(value: Any, field_name: str) -> float:

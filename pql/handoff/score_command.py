@@ -18,12 +18,12 @@ from pql.clikit import (
     check_output,
     check_writable,
     console,
-    parse_as_of,
     progress_bar,
     write_frame,
 )
 from pql.errors import UsageError
 from pql.features.cli import load_checked
+from pql.features.timestamps import parse_as_of
 from pql.handoff.alerts import DEFAULT_STATE_FILE, MAX_ATTEMPTS, MAX_TIMEOUT_S, MIN_TIMEOUT_S
 from pql.handoff.lead_report import DEFAULT_ROW_LIMIT
 from pql.handoff.run import AlertFormatOption, HandOff
@@ -39,7 +39,11 @@ def score_command(
         ),
     ] = "leads.csv",
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Score at this time ('now' or ISO 8601).")
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Score at this time ('now', ISO 8601, an epoch ...: reference/timestamps.md).",
+        ),
     ] = None,
     model: Annotated[
         str | None,

@@ -134,12 +134,28 @@ def test_feature_dict_validation(scorer) -> None:
     assert error.value.field == "features.events_count"
 
 
-@pytest.mark.parametrize("value", ["-2026-01-01", "1e308", "99999999999999999999", 2.05e16, -5])
-def test_times_outside_the_calendar_are_invalid_input(value) -> None:
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("-2026-01-01", "is not a valid ISO 8601 date and time"),
+        ("1e308", "read as epoch nanoseconds is outside the times pql can hold"),
+        ("99999999999999999999", "read as epoch nanoseconds is outside the times pql can hold"),
+        (2.05e16, "read as epoch microseconds is outside the times pql can hold"),
+    ],
+)
+def test_times_outside_the_calendar_are_invalid_input(value, words) -> None:
+    """The parser's words (the same as for a file column or --as-of), naming the field."""
     from pql.serving.entity import to_epoch_ms
 
-    with pytest.raises(InvalidInput, match=r"outside 1970\.\.9999"):
+    with pytest.raises(InvalidInput, match=words) as error:
         to_epoch_ms(value, "events[0].timestamp")
+    assert error.value.field == "events[0].timestamp"
+
+
+def test_an_epoch_before_1970_reads_as_in_a_file() -> None:
+    from pql.serving.entity import to_epoch_ms
+
+    assert to_epoch_ms(-5, "as_of") == -5_000  # 1969-12-31T23:59:55Z, as batch reads it
 
 
 def test_accounts_score_in_batch_and_one_by_one_alike(trained_accounts) -> None:

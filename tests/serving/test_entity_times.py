@@ -21,7 +21,10 @@ FORMS = [
     "2026-03-01T10:00:00+05:30",
     "2026-03-01T10:00:00-08:00",
     "1970-01-01T00:00:00Z",
-    "9999-12-31T23:59:59.999Z",
+    "2262-04-10T23:59:59.999Z",
+    "1772359200000000",
+    1772359200000000,
+    "Sun, 01 Mar 2026 10:00:00 +0000",
     "1772359200",
     "1772359200000",
     1772359200,
@@ -45,8 +48,9 @@ def test_a_mix_of_forms_reads_as_each_alone() -> None:
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        ("2026-13-01T10:00:00Z", "cannot read"),
-        ("1969-12-31T23:59:59Z", "outside 1970..9999"),
+        ("2026-13-01T10:00:00Z", "is not a valid ISO 8601 date and time"),
+        ("9999-12-31T23:59:59Z", "outside the times pql can hold"),
+        ("03/04/2026", "is ambiguous"),
         (None, "a time is required"),
     ],
 )
