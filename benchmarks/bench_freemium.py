@@ -15,12 +15,9 @@ buffers) in a separate, untimed run. Ratios are freemium / trial from the same r
 from __future__ import annotations
 
 import argparse
-import gc
-import statistics
 import sys
 import tempfile
 import time
-import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,30 +28,10 @@ from pql.features.shape import ProductShape
 from pql.features.spec import load_spec
 from pql.simulator.freemium import simulate_freemium
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_features import _peak_bytes, _timed
+
 GIB = 1024**3
-
-
-def _timed(function, repeats: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        result = None
-        gc.collect()
-        started = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
-
-
-def _peak_bytes(function) -> int:
-    gc.collect()
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    baseline = tracemalloc.get_traced_memory()[0]
-    result = function()
-    peak = tracemalloc.get_traced_memory()[1] - baseline
-    tracemalloc.stop()
-    del result
-    return peak
 
 
 def _shaped(dataset: Dataset, shape: str) -> Dataset:

@@ -24,7 +24,13 @@ from functools import lru_cache
 import numpy as np
 
 from pql.features.compute import DAY_MS, HOUR_MS, NEVER_MS
-from pql.features.definitions import WEEK_MS, ActionDefinition, FeatureDefinitions
+from pql.features.definitions import (
+    ACTION_MEASURES,
+    ACTIVITY_FEATURES,
+    WEEK_MS,
+    ActionDefinition,
+    FeatureDefinitions,
+)
 
 # The definition fields the computation below knows; any other field may change what a
 # feature means (a window, a time zone ...), so its presence sends the caller back to
@@ -61,19 +67,9 @@ class _Plan:
     properties: tuple[tuple[str, str, int] | None, ...]  # (column, aggregate, slot)
 
 
-_ACTIVITY = (
-    "tenure_days",
-    "events_count",
-    "events_count_7d",
-    "active_days",
-    "active_days_7d",
-    "sessions_count",
-    "actions_breadth",
-    "longest_streak_days",
-    "activity_trend_7d",
-    "hours_since_last_event",
-)
-_MEASURES = ("count", "count_7d", "active_days", "hours_to_first", "hours_since_last")
+# The vector's layout is the batch core's: the same names in the same order.
+_ACTIVITY = ACTIVITY_FEATURES
+_MEASURES = ACTION_MEASURES
 
 
 def _supported(definitions: FeatureDefinitions) -> bool:
