@@ -84,3 +84,28 @@ def test_a_partitions_error_is_raised_as_pqls_error(skewed_folder: Path) -> None
     row = summarize(spec, pd.read_parquet(skewed_folder / "events.parquet").iloc[:0], twice)
     with pytest.raises(DataError, match="more than one row"):
         combine(row)
+
+
+def test_partitions_take_the_shape_from_the_spec_never_from_their_own_rows(
+    skewed_folder: Path,
+) -> None:
+    """A partition sees a slice of the entities, so inferring the shape there could cut
+    one partition as a trial and another as freemium: engines need the spec to say."""
+    from pql.engines.partition import partition_dataset
+    from pql.errors import UsageError
+
+    spec = load_spec(skewed_folder / "pql.yaml")
+    events = pd.read_parquet(skewed_folder / "events.parquet")
+    trials = pd.read_parquet(skewed_folder / "trials.parquet")
+    pinned = partition_dataset(spec, events, trials)  # trial ends in the trials table
+    assert pinned.product_shape.shape == "trial" and not pinned.product_shape.inferred
+    freemium = spec.model_copy(update={"shape": "freemium"})
+    assert partition_dataset(freemium, events, None).product_shape.shape == "freemium"
+    no_trials = spec.model_copy(
+        update={
+            "data": spec.data.model_copy(update={"trials": None}),
+            "label": spec.label.model_copy(update={"conversion_event": "subscribe"}),
+        }
+    )
+    with pytest.raises(UsageError, match="key 'shape'"):
+        partition_dataset(no_trials, events, None)
