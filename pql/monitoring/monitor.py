@@ -152,6 +152,16 @@ class MonitorReport:
     calibration: pd.DataFrame  # metrics.calibration_curve on matured rows
     matured_rows: pd.DataFrame  # probability, tier, label (all matured runs)
     advice: Advice
+    #: the product shape the model was trained for: its remedy for older entities differs
+    shape: str = "trial"
+
+    @property
+    def older_entities_remedy(self) -> str:
+        """How to let the model see older entities: later cutoffs for a trial, a higher
+        age cap for freemium (a freemium spec has no snapshot days to add)."""
+        if self.shape == "freemium":
+            return "raise freemium.max_age_days and retrain"
+        return "add later snapshots_days and retrain"
 
 
 # --- pure pieces -----------------------------------------------------------------------
@@ -474,4 +484,5 @@ def build_report(
         calibration=calibration,
         matured_rows=matured_rows,
         advice=advise(drift, by_tier, matured_rows, thresholds, scored_rows=len(frame)),
+        shape=bundle.spec.shape or "trial",
     )

@@ -138,8 +138,8 @@ def write_report(report: MonitorReport, folder: Path) -> Path:
         *(f"- watch: {item}" for item in advice.watch),
         *(f"- {item}" for item in advice.unjudged),
         *(f"- expected from when you score: {item}" for item in advice.expected),
-        f"- (expected drift is {EXPECTED_WHY}; to score older entities, add later "
-        "snapshots_days and retrain)"
+        f"- (expected drift is {EXPECTED_WHY}; to score older entities, "
+        f"{report.older_entities_remedy})"
         if advice.expected
         else "",
         ""

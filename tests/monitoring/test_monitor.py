@@ -298,6 +298,11 @@ def test_report_from_recorded_runs_and_a_bundle_without_reference(
     assert "recomputed" in rebuilt.reference_source
     both = pd.merge(report.drift, rebuilt.drift, on="feature")
     assert np.allclose(both["psi_x"], both["psi_y"], atol=1e-9)
+    # the remedy for older entities follows the shape the model was trained for
+    assert report.shape == "trial"
+    assert "snapshots_days" in report.older_entities_remedy
+    freemium = replace(report, shape="freemium").older_entities_remedy
+    assert "freemium.max_age_days" in freemium and "snapshots_days" not in freemium
 
 
 @pytest.mark.slow
