@@ -63,10 +63,11 @@ def _child(engine: str, spec_path: Path, out: Path, buckets: int, partitions: in
     return {"seconds": time.perf_counter() - started, "rows": rows, "events": events}
 
 
-def _measured(args: list[str]) -> dict:
-    """Run this script as a child; its result plus its own peak resident memory."""
+def _measured(args: list[str], script: str = __file__) -> dict:
+    """Run `script --child args` (this script by default); its result plus its own peak
+    resident memory (bench_training_scale uses it for its children too)."""
     child = subprocess.Popen(
-        [sys.executable, __file__, "--child", *args],
+        [sys.executable, script, "--child", *args],
         stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )

@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_scale import _measured as measured_child
 
 GIB = 1024**3
 
@@ -74,19 +74,8 @@ def _peak_since_reset() -> int:
 
 
 def _measured(rows_file: Path, rate: float) -> dict:
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--child", str(rows_file), str(rate)],
-        stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
-    )
-    assert child.stdout is not None
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    if status != 0:
-        raise SystemExit(f"child run at rate {rate} failed (status {status})")
-    result = json.loads(output.decode().strip().splitlines()[-1])
-    result["peak_gib"] = usage.ru_maxrss * 1024 / GIB  # Linux: KiB
-    return result
+    """One child run at `rate`: its result plus its peak memory (bench_scale's probe)."""
+    return measured_child([str(rows_file), str(rate)], script=__file__)
 
 
 def main() -> None:
