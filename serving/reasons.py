@@ -659,7 +659,10 @@ class ReasonWriter:
         if direction is None or (direction == "up") != positive:
             return None
         head = f"Activity {direction}: {count_text(last_week)} events {phrase}"
-        if exact:
+        # a rounded count before that ties or crosses the last one would contradict the
+        # direction in the same sentence ("up: 1 vs 1"): then the count is left out
+        agrees = before < last_week if direction == "up" else before > last_week
+        if exact and agrees:
             return measure, f"{head} vs {count_text(before)} {before_words}"
         word = "more" if direction == "up" else "fewer"
         return measure, f"{head}, {word} than {before_words}"

@@ -121,6 +121,15 @@ def test_activity_and_momentum_reasons_of_the_extra_windows() -> None:
     )
 
 
+def test_a_trend_that_rounds_to_a_tie_never_shows_the_tied_counts() -> None:
+    """A trend a hair above 0 with 1 event: the count before rounds to 1, and "up: 1 vs 1"
+    would contradict itself; the sentence keeps the direction and drops the count."""
+    values = _row(events_count_7d=1, activity_trend_7d=0.0078125, events_count=5)
+    assert _audited("momentum", values, "activity_trend_7d") == (
+        "Activity up: 1 event in the last 7 days, more than the 7 before"
+    )
+
+
 def test_a_window_of_eight_calendar_days_is_not_eight_of_seven() -> None:
     """7 x 24 hours cut mid-day touch 8 calendar days: never "8 of the last 7 days"."""
     values = _row(active_days_7d=8, events_count_7d=20)
