@@ -2,6 +2,7 @@
 
     python benchmarks/bench_scale.py                          # 1M users, ~52M events
     python benchmarks/bench_scale.py --users 100000 --spark-partitions 8   # quick look
+    python benchmarks/bench_scale.py --skip buckets           # local and Spark only
 
 Simulates a product (pql's own simulator, ~52 events per user), then builds the training
 feature rows three ways, each in its own child process: the local engine (the whole log
@@ -113,7 +114,9 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=Path("bench-scale-data"))
     parser.add_argument("--buckets", type=int, default=16)
     parser.add_argument("--spark-partitions", type=int, default=32)
-    parser.add_argument("--skip", action="append", default=[], choices=["local", "spark"])
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=["local", "buckets", "spark"]
+    )
     parser.add_argument("--cluster-cores", type=int, default=64)
     parser.add_argument("--child", nargs=5, metavar=("ENGINE", "SPEC", "OUT", "B", "P"))
     args = parser.parse_args()
@@ -145,15 +148,15 @@ def main() -> None:
             flush=True,
         )
     events = next(iter(results.values()))["events"]
-    reference = "local" if "local" in results else "buckets"
+    reference = next((e for e in ("local", "buckets") if e in results), None)
     for engine in results:
-        if engine != reference:
+        if reference is not None and engine != reference:
             _check_equal(
                 data / f"features-{reference}.parquet",
                 data / f"features-{engine}.parquet",
                 engine,
             )
-    if "local" in results:
+    if "local" in results and "buckets" in results:
         local, bucketed = results["local"], results["buckets"]
         print(
             f"buckets vs local: time x{bucketed['seconds'] / local['seconds']:.2f}, "
@@ -166,16 +169,17 @@ def _projection(results: dict[str, dict], events: int, cores: int) -> None:
     """1B events on a cluster, from the throughput per core measured in this run."""
     target = 1_000_000_000
     print(f"\nprojection for {target:,} events on {cores} executor cores:")
-    # one Python process; pyarrow's reads and writes may use a second core
-    per_core_buckets = events / results["buckets"]["seconds"]
-    print(
-        f"  measured: {per_core_buckets:,.0f} events/s in one process (buckets, split "
-        "included; an upper bound per core: Arrow I/O may use both cores)"
-    )
-    estimates = {
-        "from the bucket engine's rate (optimistic: no Spark overhead)": target
-        / (per_core_buckets * cores)
-    }
+    estimates = {}
+    if "buckets" in results:
+        # one Python process; pyarrow's reads and writes may use a second core
+        per_core_buckets = events / results["buckets"]["seconds"]
+        print(
+            f"  measured: {per_core_buckets:,.0f} events/s in one process (buckets, split "
+            "included; an upper bound per core: Arrow I/O may use both cores)"
+        )
+        estimates["from the bucket engine's rate (optimistic: no Spark overhead)"] = target / (
+            per_core_buckets * cores
+        )
     if "spark" in results:
         per_core_spark = events / (results["spark"]["seconds"] * 2)
         print(f"  measured: {per_core_spark:,.0f} events/s per core (Spark local[2], 2 cores)")
