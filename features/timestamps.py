@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pql.errors import UsageError
+from pql.features.iso_texts import utc_iso_ns
 from pql.features.time_text import (
     CANDIDATE_RE,
     NotATime,
@@ -617,7 +618,7 @@ def parse_time_list(values: Sequence[object]) -> np.ndarray:
     else goes through the column parser. Raises `NotATimeAt` naming the first value
     that does not read.
     """
-    ns = _utc_iso_list(values)
+    ns = utc_iso_ns(values)
     if ns is None:
         ns, _ = _parse_objects(_objects(values))
     bad = np.flatnonzero(ns == NAT)
@@ -625,29 +626,6 @@ def parse_time_list(values: Sequence[object]) -> np.ndarray:
         position = int(bad[0])
         raise NotATimeAt(position, why_not_a_time(values[position]))
     return ns
-
-
-# One line per value of a request's UTC ISO texts: one regex pass over the joined text
-# instead of a Python check per value (years 1700-2259, well inside datetime64[ns]).
-_UTC_ISO_LINES = re.compile(
-    r"(?:(?:1[7-9]\d\d|2[01]\d\d|22[0-5]\d)-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?"
-    r"(?:Z|\+00:00)?\n)*",
-    re.ASCII,
-)
-
-
-def _utc_iso_list(values: Sequence[object]) -> np.ndarray | None:
-    """Texts like 2026-03-01T10:00:00.250Z (UTC or no zone), else None."""
-    if not all(type(value) is str for value in values):
-        return None
-    joined = "\n".join(values) + "\n"  # type: ignore[arg-type]  # all str, checked above
-    if not _UTC_ISO_LINES.fullmatch(joined):
-        return None
-    texts = joined.replace("Z\n", "\n").replace("+00:00\n", "\n").split("\n")
-    try:
-        return np.array(texts[:-1], dtype="datetime64[ns]").view(np.int64)
-    except (ValueError, OverflowError):  # e.g. February 30: the column parser says why
-        return None
 
 
 def parse_as_of(value: str | None, option: str = "--as-of") -> pd.Timestamp:
