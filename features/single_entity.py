@@ -62,9 +62,9 @@ class _Plan:
     names: tuple[str, ...]
     codes: dict[str, int]  # event name -> code in the vocabulary
     n_activity: int  # the entity-wide features come first, in `names` order
-    members: tuple[np.ndarray, ...]  # per action: event code -> in the action (last: -1)
-    slots: tuple[int, ...]  # per action: where its first measure goes in the vector
-    properties: tuple[tuple[str, str, int] | None, ...]  # (column, aggregate, slot)
+    members: np.ndarray  # (actions, codes + 1): event code -> in the action (last: -1)
+    slots: np.ndarray  # per action: where its first measure goes in the vector
+    properties: tuple[tuple[int, str, str, int], ...]  # (action, column, aggregate, slot)
 
 
 # The vector's layout is the batch core's: the same names in the same order.
@@ -102,20 +102,17 @@ def plan_for(definitions: FeatureDefinitions) -> _Plan | None:
         return None
     names: list[str] = list(_ACTIVITY)
     vocabulary = definitions.vocabulary
-    members: list[np.ndarray] = []
+    members = np.zeros((len(definitions.actions), len(vocabulary) + 1), dtype=bool)
     slots: list[int] = []
-    properties: list[tuple[str, str, int] | None] = []
-    for action in definitions.actions:
-        member = np.zeros(len(vocabulary) + 1, dtype=bool)  # last slot: code -1
-        member[[vocabulary.index(name) for name in action.events]] = True
-        members.append(member)
+    properties: list[tuple[int, str, str, int]] = []
+    for position, action in enumerate(definitions.actions):
+        members[position, [vocabulary.index(name) for name in action.events]] = True
         slots.append(len(names))
         own = _action_names(action)
         if len(own) > len(_MEASURES):
             assert action.property_column is not None and action.aggregate is not None
-            properties.append((action.property_column, action.aggregate, len(names) + 5))
-        else:
-            properties.append(None)
+            column, aggregate = action.property_column, action.aggregate
+            properties.append((position, column, aggregate, len(names) + len(_MEASURES)))
         names += own
     if tuple(names) != tuple(definitions.names):  # a feature this module does not make
         return None
@@ -123,8 +120,8 @@ def plan_for(definitions: FeatureDefinitions) -> _Plan | None:
         names=tuple(names),
         codes={name: code for code, name in enumerate(vocabulary)},
         n_activity=len(_ACTIVITY),
-        members=tuple(members),
-        slots=tuple(slots),
+        members=members,
+        slots=np.array(slots, dtype=np.int64),
         properties=tuple(properties),
     )
 
@@ -137,10 +134,10 @@ def _distinct_days(days: np.ndarray, start: int) -> int:
     return int(np.count_nonzero(tail[1:] != tail[:-1])) + 1
 
 
-def _longest_streak(days: np.ndarray) -> int:
-    if len(days) == 0:
+def _longest_streak(distinct: np.ndarray) -> int:
+    """The longest run of consecutive days among sorted distinct `days`."""
+    if len(distinct) == 0:
         return 0
-    distinct = days[np.flatnonzero(np.diff(days, prepend=days[0] - 2) != 0)]
     breaks = np.flatnonzero(np.diff(distinct) != 1)
     edges = np.concatenate(([-1], breaks, [len(distinct) - 1]))
     return int(np.diff(edges).max())
@@ -196,39 +193,57 @@ def single_entity_features(
     out[0] = (as_of_ms - signup_ms) / DAY_MS
     out[1] = n
     out[2] = last_week
-    out[3] = _distinct_days(days, 0)
+    # where each calendar day starts among the sorted events
+    day_starts = np.flatnonzero(np.diff(days, prepend=days[0] - 1)) if n else days
+    out[3] = len(day_starts)
     out[4] = _distinct_days(days, week)
     out[5] = _sessions(session_ids, kept, times, definitions.session_gap_minutes)
-    out[7] = _longest_streak(days)
+    out[7] = _longest_streak(days[day_starts])
     out[8] = (last_week - week_before) / max(total, 1) if total > 0 else 0.0
     out[9] = (as_of_ms - int(times[-1])) / HOUR_MS if n else np.nan
 
-    breadth = 0
-    for member, slot, prop in zip(plan.members, plan.slots, plan.properties, strict=True):
-        idx = np.flatnonzero(member[event])
-        count = len(idx)
-        breadth += count > 0
-        own = times[idx]
-        own_week = int(np.searchsorted(own, week_bound, side="left"))
-        out[slot] = count
-        out[slot + 1] = count - own_week
-        out[slot + 2] = _distinct_days(days[idx], 0)
-        if count:
-            out[slot + 3] = (int(own[0]) - signup_ms) / HOUR_MS
-            out[slot + 4] = (as_of_ms - int(own[-1])) / HOUR_MS
-        else:
-            out[slot + 3] = out[slot + 4] = np.nan
-        if prop is not None:
-            column, aggregate, at = prop
-            raw = properties.get(column)
-            values = (
-                np.full(count, np.nan)
-                if raw is None
-                else np.asarray(raw, dtype=np.float64)[order][idx]
-            )
-            out[at] = _aggregate(values, aggregate, count)
-    out[6] = breadth
+    _action_measures(plan, out, event, times, day_starts, week, signup_ms, as_of_ms)
+    for action, column, aggregate, at in plan.properties:
+        idx = np.flatnonzero(plan.members[action, event])
+        raw = properties.get(column)
+        values = (
+            np.full(len(idx), np.nan)
+            if raw is None
+            else np.asarray(raw, dtype=np.float64)[order][idx]
+        )
+        out[at] = _aggregate(values, aggregate, len(idx))
     return out
+
+
+def _action_measures(
+    plan: _Plan,
+    out: np.ndarray,
+    event: np.ndarray,
+    times: np.ndarray,
+    day_starts: np.ndarray,
+    week: int,
+    signup_ms: int,
+    as_of_ms: int,
+) -> None:
+    """Every action's count, last-week count, active days and hours to first / since last
+    event, all actions at once from one (actions x events) membership matrix, and the
+    breadth (actions done at least once)."""
+    member = plan.members[:, event]  # events are time-sorted
+    counts = member.sum(axis=1)
+    slots = plan.slots
+    out[slots] = counts
+    out[slots + 1] = member[:, week:].sum(axis=1)
+    out[6] = np.count_nonzero(counts)
+    if not len(times):
+        out[slots + 2] = 0
+        out[slots + 3] = out[slots + 4] = np.nan
+        return
+    out[slots + 2] = np.logical_or.reduceat(member, day_starts, axis=1).sum(axis=1)
+    first = times[member.argmax(axis=1)]
+    last = times[len(times) - 1 - member[:, ::-1].argmax(axis=1)]
+    done = counts > 0
+    out[slots + 3] = np.where(done, (first - signup_ms) / HOUR_MS, np.nan)
+    out[slots + 4] = np.where(done, (as_of_ms - last) / HOUR_MS, np.nan)
 
 
 def _aggregate(values: np.ndarray, aggregate: str, count: int) -> float:

@@ -57,13 +57,13 @@ def choose(
         measure=np.full((n, limit), None, dtype=object),
         text=np.full((n, limit), None, dtype=object),
     )
-    carriers = writer.carriers(values, contributions, positive)
     if n <= FEW_ROWS:
         for row in range(n):
             _choose_for_row(
-                writer, values[row], carriers[row], candidates[row], positive, chosen, row
+                writer, values[row], contributions[row], candidates[row], positive, chosen, row
             )
         return chosen
+    carriers = writer.carriers(values, contributions, positive)
     have = np.zeros(n, dtype=np.int64)
     for column in range(candidates.shape[1] if limit > 0 else 0):
         wanted = (have < limit) & (candidates[:, column] >= 0)
@@ -86,19 +86,21 @@ def choose(
 def _choose_for_row(
     writer: ReasonWriter,
     values: np.ndarray,
-    carriers: np.ndarray,
+    contributions: np.ndarray,
     candidates: np.ndarray,
     positive: bool,
     chosen: ChosenReasons,
     row: int,
 ) -> None:
-    """The same walk for one row, statement by statement (a request's entity)."""
+    """The same walk for one row, statement by statement (a request's entity); the
+    carrier of only the groups walked is found, on plain floats."""
     have, limit = 0, chosen.text.shape[1]
+    plain_values, plain_contributions = values.tolist(), contributions.tolist()
     for group in candidates.tolist():
         if group < 0 or have >= limit:
             break
         name = writer.group_names[group]
-        carrier = carriers[group]
+        carrier = writer.carrier(group, plain_values, plain_contributions, positive)
         found = writer.statement(
             name, values, writer.carrier_names(name)[carrier] if carrier >= 0 else None, positive
         )

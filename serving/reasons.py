@@ -255,14 +255,13 @@ class ReasonWriter:
             **ACTIVITY_MEASURES,
             "activity": (*base[:2], *definitions.window_features, *base[2:]),
         }
-        self._trends = tuple(
-            n for n in definitions.names if activity_group(n) == "momentum"
-        )
+        self._trends = tuple(n for n in definitions.names if activity_group(n) == "momentum")
         # per group, the features that may carry its contribution (-1 pads the rows)
         carried = [self.carrier_names(group) for group in self.group_names]
         self._carrier_positions = np.full((len(carried), max(map(len, carried), default=0)), -1)
         for row, names in enumerate(carried):
             self._carrier_positions[row, : len(names)] = [self._position[n] for n in names]
+        self._carrier_lists = [[self._position[n] for n in names] for names in carried]
 
     # ------------------------------------------------------------------ ranking
 
@@ -283,8 +282,9 @@ class ReasonWriter:
         k_neg = min(max(top_negative, 1) + CANDIDATES, ranked.shape[1])
         down = np.argsort(-ranked, axis=1, kind="stable")[:, :k_pos]
         up = np.argsort(ranked, axis=1, kind="stable")[:, :k_neg]
-        positive = np.where(np.take_along_axis(ranked, down, axis=1) > 0, down, -1)
-        negative = np.where(np.take_along_axis(ranked, up, axis=1) < 0, up, -1)
+        rows = np.arange(len(ranked))[:, None]
+        positive = np.where(ranked[rows, down] > 0, down, -1)
+        negative = np.where(ranked[rows, up] < 0, up, -1)
         return positive, negative
 
     def reasons(
@@ -389,9 +389,21 @@ class ReasonWriter:
         if positive:
             usable &= stated > 0
         share = np.where(usable, share, -np.inf)
-        best = np.argmax(share, axis=2)
-        found = np.take_along_axis(usable, best[..., None], axis=2)[..., 0]
-        return np.where(found, best, -1)
+        # an unusable feature's share is -inf, so argmax finds a usable one if any is
+        return np.where(usable.any(axis=2), np.argmax(share, axis=2), -1)
+
+    def carrier(
+        self, group: int, values: list[float], contributions: list[float], positive: bool
+    ) -> int:
+        """`carriers` of one row and one group, on plain floats (a request's entity: a
+        few groups are walked, so the other groups' carriers are never needed)."""
+        best, best_share = -1, 0.0
+        for index, position in enumerate(self._carrier_lists[group]):
+            value = values[position]
+            share = contributions[position] if positive else -contributions[position]
+            if share > best_share and math.isfinite(value) and (value > 0 or not positive):
+                best, best_share = index, share
+        return best
 
     def statement_reads(self, group: str, carrier: str | None) -> list[str]:
         """Every feature `statement(group, ..., carrier, ...)` reads: rows that agree on
@@ -455,9 +467,7 @@ class ReasonWriter:
         signed_up = np.full(n, None, dtype=object)
         known = np.isfinite(tenure)
         signed_up[known] = "Signed up " + ago_texts(tenure[known])
-        shaped = tenure_texts(
-            tenure / 24, self.spec.shape, self.spec.trial_days, self.spec.entity
-        )
+        shaped = tenure_texts(tenure / 24, self.spec.shape, self.spec.trial_days, self.spec.entity)
         if shaped is not None:  # the shape's words where they apply ("Day 9 of a ...")
             worded = shaped != None  # noqa: E711 (elementwise on an object array)
             signed_up[worded] = shaped[worded]
