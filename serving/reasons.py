@@ -35,7 +35,7 @@ from pql.features.definitions import (
 )
 from pql.features.spec import ActionKind, Spec
 from pql.serving.reason_choice import ChosenReasons, choose
-from pql.serving.shape_words import tenure_texts
+from pql.serving.shape_words import tenure_text, tenure_texts
 from pql.serving.wording import action_words, capitalize
 
 #: Activity features grouped into the reasons a person would name.
@@ -194,8 +194,13 @@ def _main_measure(template: str) -> str | None:
 
 
 def ago(hours: float) -> str:
-    """How long ago, in the largest whole unit a person would say (hours, then days)."""
-    return str(ago_texts(np.array([hours]))[0])
+    """How long ago, in the largest whole unit a person would say (hours, then days);
+    as `ago_texts` (round() rounds half to even, as numpy does)."""
+    if hours < 1:
+        return _ago_words(0, 0)
+    if hours < 24:
+        return _ago_words(1, round(hours))
+    return _ago_words(2, round(hours / 24))
 
 
 #: Up to this many values, `ago_texts` formats each (finding distinct ones costs more).
@@ -441,8 +446,16 @@ class ReasonWriter:
     def context(self, values: np.ndarray) -> list[str]:
         """Time facts shown beside the reasons: how long ago the entity signed up and when
         it was last active (true of its values; not reasons a rep acts on)."""
-        signed_up, last_active = self._context_parts(np.asarray(values).reshape(1, -1))
-        return [part for part in (signed_up[0], last_active[0]) if part is not None]
+        row = np.asarray(values, dtype=np.float64).reshape(-1)
+        hours = self._scalar(row, "tenure_days") * 24  # as `_context_parts`, bit for bit
+        since = self._scalar(row, "hours_since_last_event")
+        parts = []
+        if math.isfinite(hours):
+            spec = self.spec
+            shaped = tenure_text(hours / 24, spec.shape, spec.trial_days, spec.entity)
+            parts.append(shaped or "Signed up " + ago(hours))
+        parts.append("Last active " + ago(since) if math.isfinite(since) else "No activity yet")
+        return parts
 
     def contexts(self, values: np.ndarray) -> list[list[str]]:
         """`context` of many rows."""
@@ -475,6 +488,10 @@ class ReasonWriter:
         seen = np.isfinite(since)
         last_active[seen] = "Last active " + ago_texts(since[seen])
         return signed_up, last_active
+
+    def _scalar(self, row: np.ndarray, name: str) -> float:
+        position = self._position.get(name)
+        return float("nan") if position is None else float(row[position])
 
     def _column(self, values: np.ndarray, name: str) -> np.ndarray:
         position = self._position.get(name)

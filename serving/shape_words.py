@@ -96,6 +96,20 @@ def tenure_texts(
     return _worded(running, lambda d: f"Day {int(d)} of a {trial_days:g}-day trial")
 
 
+def tenure_text(
+    tenure_days: float, shape: str | None, trial_days: float | None, entity: str
+) -> str | None:
+    """`tenure_texts` of one row, on a plain float (a request's entity)."""
+    if not math.isfinite(tenure_days):
+        return None
+    if shape == "freemium":
+        noun = "account" if entity == "account" else "user"
+        return f"Free {noun} for {duration_words(tenure_days)}"
+    if trial_days is None or tenure_days >= trial_days:
+        return None
+    return f"Day {trial_day(tenure_days)} of a {trial_days:g}-day trial"
+
+
 def _duration_holds(words: str, count: str | None, unit: str | None, days: float) -> bool:
     """Re-read on its own terms: the stated count is the age in that unit, rounded."""
     if not math.isfinite(days):

@@ -48,8 +48,8 @@ def _spec(entity: str) -> dict:
     }
 
 
-def _writer(entity: str) -> ReasonWriter:
-    spec = parse_spec(_spec(entity))
+def _writer(entity: str, **shape: object) -> ReasonWriter:
+    spec = parse_spec({**_spec(entity), **shape})
     definitions = FeatureDefinitions.from_spec(spec)
     reference = {name: tuple(float(p) for p in range(101)) for name in definitions.names}
     return ReasonWriter(spec, definitions, reference)
@@ -86,9 +86,21 @@ def test_batch_texts_equal_each_row_alone(entity: str) -> None:
     assert said > 3000  # the rows do get reasons, not only empty lists
 
 
-def test_context_of_many_rows_equals_each_row() -> None:
-    writer = _writer("user")
+@pytest.mark.parametrize("shape", [{}, {"trial_days": 14}, {"shape": "freemium"}])
+def test_context_of_many_rows_equals_each_row(shape: dict) -> None:
+    """A request's entity gets its context on plain floats, a batch's on columns: the
+    same words, at unit edges (half hours, half days) and for missing times too."""
+    writer = _writer("user", **shape)
     values, _ = _rows(writer, 500, seed=6)
+    rng = np.random.default_rng(7)
+    edges = [0.0, 0.5, 0.99, 1.0, 1.5, 12.5, 23.5, 36.0, 60.0, 13.99, 14.0, 400.25, np.nan]
+    for name, scale in (("tenure_days", 800.0), ("hours_since_last_event", 2000.0)):
+        column = writer.definitions.names.index(name)
+        values[:, column] = np.where(
+            rng.random(len(values)) < 0.5,
+            rng.choice(edges, len(values)),
+            rng.random(len(values)) * scale,
+        )
     joined = writer.context_texts(values)
     for row in range(len(values)):
         assert joined[row] == "; ".join(writer.context(values[row]))
