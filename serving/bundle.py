@@ -43,10 +43,15 @@ class Calibrator:
     low: float = 0.0
     high: float = 1.0
 
+    @cached_property
+    def _steps(self) -> tuple[np.ndarray, np.ndarray]:
+        """The isotonic steps as arrays, made once (a request would convert them)."""
+        return np.asarray(self.x, dtype=np.float64), np.asarray(self.y, dtype=np.float64)
+
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         raw = np.asarray(raw, dtype=np.float64)
         if self.kind == "isotonic":
-            out = np.interp(raw, np.asarray(self.x), np.asarray(self.y))
+            out = np.interp(raw, *self._steps)
         else:
             out = 1.0 / (1.0 + np.exp(-(self.slope * raw + self.intercept)))
         return np.clip(out, self.low, self.high)

@@ -8,9 +8,11 @@ the same answers and the same messages. Every problem names the field it is abou
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -100,7 +102,8 @@ def _parse_events(
 ) -> _ParsedEvents:
     """Events later than `as_of` are fine (ignored by the features); later than now is not."""
     names: list[Any] = [event.get("event") for event in events]  # text, checked below
-    if not all(type(name) is str and name.strip() for name in names):
+    # C-level checks (no Python frame per event): all text, none blank
+    if not (_all_text(names) and all(map(str.strip, names))):
         for position, name in enumerate(names):
             if not isinstance(name, str) or not name.strip():
                 raise InvalidInput(
@@ -114,7 +117,7 @@ def _parse_events(
             f"events[{position}].timestamp", f"{_iso(int(times[position]))} is in the future"
         )
     sessions = [event.get("session_id") for event in events]
-    users = [event.get("user_id") for event in events]
+    users = [event.get("user_id") for event in events] if need_users else []
     if need_users:
         for position, user in enumerate(users):
             if user is None or not str(user).strip():
@@ -136,21 +139,55 @@ def _parse_events(
             )
             for position, event in enumerate(events)
         ]
-    has_sessions = any(s is not None for s in sessions)
+    if sessions.count(None) == len(sessions):
+        session_ids = None
+    elif _all_text(sessions):
+        session_ids = sessions
+    else:  # numbers (and missing ones) as text: 7 and "7" are one session
+        session_ids = [s if type(s) is str else str(s) for s in sessions]
     return _ParsedEvents(
         names=names,
         time_ms=times,
-        sessions=[s if type(s) is str else str(s) for s in sessions] if has_sessions else None,
+        sessions=session_ids,
         users=[str(u) for u in users] if need_users else None,
         properties=properties,
         distinct=distinct,
     )
 
 
+def _all_text(values: list[Any]) -> bool:
+    return set(map(type, values)) <= {str}
+
+
+_NUMBER_TYPES = frozenset({int, float, type(None)})
+
+
 def _property_values(
     events: Sequence[Mapping[str, Any]], bags: list[Any], column: str
 ) -> list[float]:
-    """One property of every event (in `properties`, else at the top level), NaN if absent."""
+    """One property of every event (in `properties`, else at the top level), NaN if absent.
+
+    The common request (numbers or nothing, no property at the top level) is read in a
+    few C-level passes; anything else goes value by value and names the first bad one.
+    """
+    try:
+        raws = [bag.get(column) if bag else None for bag in bags]
+        at_top = any(map(operator.contains, events, repeat(column)))
+    except (AttributeError, TypeError):  # not a mapping: said value by value below
+        return _property_values_one_by_one(events, bags, column)
+    if set(map(type, raws)) <= _NUMBER_TYPES and not at_top:
+        try:
+            numbers = np.array(raws, dtype=np.float64)  # None -> NaN
+        except OverflowError:  # an integer beyond a float: named below
+            numbers = None
+        if numbers is not None and np.count_nonzero(~np.isfinite(numbers)) == raws.count(None):
+            return numbers.tolist()
+    return _property_values_one_by_one(events, bags, column)
+
+
+def _property_values_one_by_one(
+    events: Sequence[Mapping[str, Any]], bags: list[Any], column: str
+) -> list[float]:
     values = []
     nan = float("nan")
     for position, bag in enumerate(bags):

@@ -63,7 +63,10 @@ class _OneOf:
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
         return core_schema.union_schema(
-            self.choices, custom_error_type=self.error, custom_error_message=self.message
+            self.choices,
+            custom_error_type=self.error,
+            custom_error_message=self.message,
+            mode="left_to_right",  # strict choices never overlap: the first match is it
         )
 
     def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
