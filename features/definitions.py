@@ -70,6 +70,7 @@ def window_activity_features(days: int) -> tuple[str, ...]:
         names.append(f"active_days_{days}d")
     return (*names, f"activity_trend_{days}d")
 
+
 #: Features whose value is set by *when* a row is scored, not by what the entity did:
 #: its age, and the hours since its last activity (per entity and per action). Scoring
 #: at another moment than the training cutoffs (midnight instead of mid-day, year-old

@@ -20,6 +20,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 
 import numpy as np
 
@@ -265,5 +266,4 @@ def event_codes(definitions: FeatureDefinitions, names: Sequence[str]) -> np.nda
     plan = plan_for(definitions)
     if plan is None:
         return None
-    get = plan.codes.get
-    return np.fromiter((get(name, -1) for name in names), dtype=np.int64, count=len(names))
+    return np.fromiter(map(plan.codes.get, names, repeat(-1)), dtype=np.int64, count=len(names))

@@ -509,6 +509,7 @@ class Spec(_Strict):
                 "Europe/Berlin, Asia/Shanghai"
             ) from None
         return name
+
     output: OutputSettings = OutputSettings()
 
     @field_validator("snapshots_days")

@@ -318,9 +318,7 @@ class EntityScorer:
             raise InvalidInput("signup_at", "required when there are no events")
         converted_ms = None if converted_at is None else to_epoch_ms(converted_at, "converted_at")
         trial_end_ms = None if trial_end_at is None else to_epoch_ms(trial_end_at, "trial_end_at")
-        unknown = sorted(
-            {n for n in parsed.names if n not in self.known_events and n != self.conversion_event}
-        )
+        unknown = sorted(set(parsed.names) - self.known_events - {self.conversion_event})
         reason = not_scored_reason(signup_ms, as_of_ms, converted_ms, trial_end_ms)
         if reason is not None:
             return EntityScore(

@@ -77,6 +77,8 @@ def _window_days(amount: str, unit: str) -> int:
 def _windowed(name: str, days: int) -> str:
     """The feature of `name`'s measure over the last `days` (count -> count_28d)."""
     return f"{name}_{days}d"
+
+
 TOLERANCE = 0.51  # numbers are shown rounded to whole units
 AGO = re.compile(r"^(Signed up|Last active) (within the last hour|(\d+) (hour|day)s? ago)$")
 
@@ -321,7 +323,7 @@ class ReasonAuditor:
 
 
 def _ago_holds(words: str, hours: float) -> bool:
-    """"5 days ago" / "3 hours ago" / "within the last hour" re-read against hours."""
+    """ "5 days ago" / "3 hours ago" / "within the last hour" re-read against hours."""
     if not math.isfinite(hours):
         return False
     if words == "within the last hour":

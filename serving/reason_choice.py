@@ -102,7 +102,7 @@ def _choose_for_row(
         name = writer.group_names[group]
         carrier = writer.carrier(group, plain_values, plain_contributions, positive)
         found = writer.statement(
-            name, values, writer.carrier_names(name)[carrier] if carrier >= 0 else None, positive
+            name, values, writer.carried[group][carrier] if carrier >= 0 else None, positive
         )
         if found is not None:
             chosen.group[row, have] = group

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 import string
+from bisect import bisect_left
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,7 +161,7 @@ _ONE_PLURAL = re.compile(r"(?<![\d.,])\b1 ((?:[a-z]+ )?\w*[^s\W])s\b")
 
 def singular(text: str) -> str:
     """Templates are written for many ("Invited {count} teammates"); fix the count of 1."""
-    return _ONE_PLURAL.sub(r"1 \1", text)
+    return _ONE_PLURAL.sub(r"1 \1", text) if "1 " in text else text
 
 
 def percent_text(share: float) -> str:
@@ -267,6 +268,8 @@ class ReasonWriter:
         for row, names in enumerate(carried):
             self._carrier_positions[row, : len(names)] = [self._position[n] for n in names]
         self._carrier_lists = [[self._position[n] for n in names] for names in carried]
+        #: `carrier_names` of each group, by group index (made once)
+        self.carried = tuple(carried)
 
     # ------------------------------------------------------------------ ranking
 
@@ -513,7 +516,7 @@ class ReasonWriter:
         percentiles = self.reference.get(feature)
         if not percentiles or not math.isfinite(value) or value <= 0:
             return ""
-        below = np.searchsorted(np.asarray(percentiles), value, side="left") - 1
+        below = bisect_left(percentiles, value) - 1  # as searchsorted: they are sorted
         # above every training value is still "more than 95%": never "more than 100%"
         share = min(int(max(int(below), 0) // 5 * 5), MAX_PERCENT_CONTEXT)
         return f" - more than {share}% of users" if share >= TOP_PERCENT_CONTEXT else ""
