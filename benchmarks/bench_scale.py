@@ -29,6 +29,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 GIB = 1024**3
+#: the Spark child's JVM heap (`--spark-memory`), passed through the environment
+MEMORY = "PQL_BENCH_SPARK_MEMORY"
 
 
 # --- the child runs -------------------------------------------------------------------------
@@ -56,6 +58,8 @@ def _child(engine: str, spec_path: Path, out: Path, buckets: int, partitions: in
         from pql.engines.spark import features_run as spark_features_run
         from pql.engines.spark import spark_session
 
+        # local mode runs the executors inside the driver's JVM: its heap is theirs
+        os.environ["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {os.environ[MEMORY]} pyspark-shell"
         spark = spark_session("local[2]")
         spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
         run = spark_features_run(spark, spec, str(out), None, partitions=partitions)
@@ -118,6 +122,9 @@ def main() -> None:
         "--skip", action="append", default=[], choices=["local", "buckets", "spark"]
     )
     parser.add_argument("--cluster-cores", type=int, default=64)
+    parser.add_argument(
+        "--spark-memory", default="6g", help="JVM heap of Spark local[2] (Spark's default: 1g)"
+    )
     parser.add_argument("--child", nargs=5, metavar=("ENGINE", "SPEC", "OUT", "B", "P"))
     args = parser.parse_args()
     if args.child:
@@ -125,6 +132,7 @@ def main() -> None:
         print(json.dumps(_child(engine, Path(spec), Path(out), int(buckets), int(partitions))))
         return
 
+    os.environ[MEMORY] = args.spark_memory
     from pql.simulator import simulate
 
     data = args.folder / f"u{args.users}-s{args.seed}"
@@ -143,7 +151,7 @@ def main() -> None:
         r = results[engine]
         print(
             f"{engine:8s} {r['seconds']:8.1f}s  peak RSS {r['peak_gib']:5.2f} GiB"
-            + (" (driver only)" if engine == "spark" else "")
+            + (f" (driver only; JVM heap {args.spark_memory})" if engine == "spark" else "")
             + f"  {r['events']:,} events -> {r['rows']:,} rows",
             flush=True,
         )
