@@ -101,6 +101,14 @@ def _parse_events(
     distinct_columns: Sequence[str] = (),
 ) -> _ParsedEvents:
     """Events later than `as_of` are fine (ignored by the features); later than now is not."""
+    if not isinstance(events, Sequence) or isinstance(events, str | bytes):
+        raise InvalidInput("events", f"expected a list of events, got {type(events).__name__}")
+    if not set(map(type, events)) <= {dict}:  # C-level; HTTP events are always dicts
+        for position, event in enumerate(events):
+            if not isinstance(event, Mapping):
+                raise InvalidInput(
+                    f"events[{position}]", f"expected an object, got {type(event).__name__}"
+                )
     names: list[Any] = [event.get("event") for event in events]  # text, checked below
     # C-level checks (no Python frame per event): all text, none blank
     if not (_all_text(names) and all(map(str.strip, names))):
@@ -125,19 +133,18 @@ def _parse_events(
                     f"events[{position}].user_id",
                     "required when scoring accounts (who in the team did it)",
                 )
+    bags = _property_bags(events) if property_columns or distinct_columns else []
     properties: dict[str, list[float]] = {}
-    if property_columns:
-        bags = [event.get("properties") for event in events]
-        for column in property_columns:
-            properties[column] = _property_values(events, bags, column)
+    for column in property_columns:
+        properties[column] = _property_values(events, bags, column)
     distinct: dict[str, list[Any]] = {}
     for column in distinct_columns:
         distinct[column] = [
             _id_value(
-                (event.get("properties") or {}).get(column, event.get(column)),
+                (bag or {}).get(column, event.get(column)),
                 f"events[{position}].properties.{column}",
             )
-            for position, event in enumerate(events)
+            for position, (event, bag) in enumerate(zip(events, bags, strict=True))
         ]
     if sessions.count(None) == len(sessions):
         session_ids = None
@@ -153,6 +160,19 @@ def _parse_events(
         properties=properties,
         distinct=distinct,
     )
+
+
+def _property_bags(events: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Every event's `properties`: an object or absent (None), else the event is named."""
+    bags = [event.get("properties") for event in events]
+    if not set(map(type, bags)) <= {dict, type(None)}:
+        for position, bag in enumerate(bags):
+            if bag is not None and not isinstance(bag, Mapping):
+                raise InvalidInput(
+                    f"events[{position}].properties",
+                    f"expected an object, got {type(bag).__name__}",
+                )
+    return bags
 
 
 def _all_text(values: list[Any]) -> bool:

@@ -114,6 +114,22 @@ def test_unknown_events_are_ignored_and_listed(scorer) -> None:
             },
             "events[0].properties.bytes",
         ),
+        # the Python API takes what a caller passes: never an AttributeError
+        ({"events": "file_uploaded"}, "events"),
+        ({"events": None}, "events"),
+        ({"events": [{"event": "x", "timestamp": 1}, ("x", 1)]}, "events[1]"),
+        (
+            {"events": [{"event": "x", "timestamp": 1, "properties": "bytes"}]},
+            "events[0].properties",
+        ),
+        (
+            {"events": [{"event": "file_uploaded", "timestamp": 1, "properties": {"bytes": True}}]},
+            "events[0].properties.bytes",
+        ),
+        (
+            {"events": [{"event": "x", "timestamp": 1, "properties": {"bytes": 2**1100}}]},
+            "events[0].properties.bytes",
+        ),
     ],
 )
 def test_bad_input_names_the_field(scorer, kwargs, field) -> None:
