@@ -18,7 +18,7 @@ def booster() -> lgb.Booster:
     x = rng.normal(size=(2_000, 12))
     x[rng.random(x.shape) < 0.1] = np.nan  # missing values take their own branch
     x[:, 11] = rng.integers(0, 6, len(x))  # a native categorical, as fit attributes are
-    y = (np.nan_to_num(x[:, 0]) + (x[:, 11] == 2) + rng.normal(0, 0.5, len(x)) > 0.5)
+    y = np.nan_to_num(x[:, 0]) + (x[:, 11] == 2) + rng.normal(0, 0.5, len(x)) > 0.5
     data = lgb.Dataset(x, y.astype(int), categorical_feature=[11])
     params = {"objective": "binary", "num_leaves": 15, "verbose": -1, "min_data_in_leaf": 5}
     return lgb.train(params, data, num_boost_round=40)
