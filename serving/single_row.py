@@ -9,6 +9,12 @@ numbers as `Booster.predict(..., pred_contrib=True)`, bit for bit (tests check i
 It is reached through the `lightgbm` package's own library handle (`lightgbm.basic._LIB`);
 when that is missing (a future release), `for_booster` returns None and the caller keeps
 `Booster.predict`.
+
+The path runs on a private copy of the model. LightGBM keeps the iteration range of the
+last predictor made on a booster inside the booster, and the fast path reads it on every
+call: a `predict(start_iteration=t, num_iteration=1)` on the same booster (as
+`serving.contributions` makes per tree) would leave it computing one tree's
+contributions.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import threading
 import weakref
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 
 #: LightGBM C API constants (c_api.h)
@@ -50,12 +57,14 @@ class SingleRowContributions:
         weakref.finalize(self, library.LGBM_FastConfigFree, self._handle)
 
     @classmethod
-    def for_booster(cls, booster: Any) -> SingleRowContributions | None:
-        """The fast path for `booster`, or None where this LightGBM does not offer it."""
+    def for_booster(cls, booster: lgb.Booster) -> SingleRowContributions | None:
+        """The fast path for `booster`'s model (on a copy nothing else predicts with), or
+        None where this LightGBM does not offer it."""
         try:
             from lightgbm.basic import _LIB, _safe_call
 
-            return cls(_LIB, _safe_call, booster)
+            private = lgb.Booster(model_str=booster.model_to_string())
+            return cls(_LIB, _safe_call, private)
         except (ImportError, AttributeError):
             return None
 

@@ -55,3 +55,16 @@ def test_a_row_of_the_wrong_width_is_refused(booster) -> None:
     assert fast is not None
     with pytest.raises(ValueError, match="expected 12 features, got 11"):
         fast(np.zeros(11))
+
+
+def test_other_predictions_on_the_same_booster_change_nothing(booster) -> None:
+    """Per-tree predictions (as batch contributions make) on the model's booster leave
+    LightGBM's stored iteration range at one tree; the fast path has its own copy."""
+    fast = SingleRowContributions.for_booster(booster)
+    assert fast is not None
+    rows = _rows(20, seed=6)
+    booster.predict(rows, pred_contrib=True, start_iteration=5, num_iteration=1)
+    expected = booster.predict(rows, pred_contrib=True, num_threads=1)
+    booster.predict(rows[:1], pred_leaf=True, start_iteration=7, num_iteration=1)
+    for row, want in zip(rows, expected, strict=True):
+        np.testing.assert_array_equal(fast(row)[0], want)
