@@ -179,28 +179,20 @@ class FeatureDefinitions:
     @property
     def property_columns(self) -> tuple[str, ...]:
         """Columns read as numbers (summed or maxed); distinct ones are `distinct_columns`."""
-        return tuple(
-            sorted(
-                {
-                    a.property_column
-                    for a in self.actions
-                    if a.property_column and a.aggregate != "distinct"
-                }
-            )
-        )
+        return self._property_columns(distinct=False)
 
     @property
     def distinct_columns(self) -> tuple[str, ...]:
         """Columns whose distinct values an action counts: compared as text ids."""
-        return tuple(
-            sorted(
-                {
-                    a.property_column
-                    for a in self.actions
-                    if a.property_column and a.aggregate == "distinct"
-                }
-            )
-        )
+        return self._property_columns(distinct=True)
+
+    def _property_columns(self, *, distinct: bool) -> tuple[str, ...]:
+        columns = {
+            a.property_column
+            for a in self.actions
+            if a.property_column and (a.aggregate == "distinct") == distinct
+        }
+        return tuple(sorted(columns))
 
     def monotone_directions(self) -> dict[str, int]:
         """Feature -> +1 / -1 for count-like action features; others are unconstrained."""

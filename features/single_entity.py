@@ -195,7 +195,7 @@ def single_entity_features(
     out[1] = n
     out[2] = last_week
     # where each calendar day starts among the sorted events
-    day_starts = np.flatnonzero(np.diff(days, prepend=days[0] - 1)) if n else days
+    day_starts = np.flatnonzero(np.diff(days, prepend=days[0] - 1)) if n else np.zeros(0, int)
     out[3] = len(day_starts)
     out[4] = _distinct_days(days, week)
     out[5] = _sessions(session_ids, kept, times, definitions.session_gap_minutes)

@@ -23,6 +23,7 @@ from pql.errors import PqlError
 from pql.features.attributes import AttributeEncoding
 from pql.features.definitions import FeatureDefinitions
 from pql.features.spec import Spec, parse_spec
+from pql.serving.single_row import SingleRowContributions
 
 BUNDLE_FILE = "bundle.json"
 BOOSTER_FILE = "booster.txt"
@@ -124,6 +125,12 @@ class ModelBundle:
     @cached_property
     def booster(self) -> lgb.Booster:
         return lgb.Booster(model_str=self.booster_text)
+
+    @cached_property
+    def single_row(self) -> SingleRowContributions | None:
+        """LightGBM's single-row fast path for a request's one row (same numbers), made
+        once per model: every `Scorer` of this bundle shares it."""
+        return SingleRowContributions.for_model(self.booster_text)
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)

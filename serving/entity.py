@@ -273,6 +273,9 @@ class EntityScorer:
         self.definitions = scorer.bundle.definitions
         self.known_events = set(self.definitions.vocabulary)
         self.conversion_event = scorer.bundle.spec.label.conversion_event
+        # what a request's events are read for, found once (not per request)
+        self._property_columns = self.definitions.property_columns
+        self._distinct_columns = self.definitions.distinct_columns
 
     def _result(
         self,
@@ -326,9 +329,9 @@ class EntityScorer:
             raise InvalidInput("as_of", f"{_iso(as_of_ms)} is in the future")
         parsed = _parse_events(
             events,
-            self.definitions.property_columns,
+            self._property_columns,
             need_users=self.definitions.account_level,
-            distinct_columns=self.definitions.distinct_columns,
+            distinct_columns=self._distinct_columns,
         )
         if signup_at is not None:
             signup_ms = to_epoch_ms(signup_at, "signup_at")

@@ -211,13 +211,11 @@ FEW_TIMES = 16
 def ago_texts(hours: np.ndarray) -> np.ndarray:
     """`ago` for many finite values at once: each distinct text is formatted once."""
     hours = np.asarray(hours, dtype=np.float64)
+    if len(hours) <= FEW_TIMES:
+        return np.array([ago(h) for h in hours.tolist()], dtype=object)
     # units: 0 = within the hour, 1 = hours, 2 = days; numpy rounds half to even, as round()
     unit = np.where(hours < 1, 0, np.where(hours < 24, 1, 2))
     count = np.where(unit == 2, np.round(hours / 24), np.where(unit == 1, np.round(hours), 0))
-    if len(hours) <= FEW_TIMES:
-        return np.array(
-            [_ago_words(int(u), int(c)) for u, c in zip(unit, count, strict=True)], dtype=object
-        )
     cases, index = np.unique(np.column_stack([unit, count]), axis=0, return_inverse=True)
     words = np.array([_ago_words(int(u), int(c)) for u, c in cases], dtype=object)
     return words[np.asarray(index).reshape(-1)]

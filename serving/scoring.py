@@ -19,7 +19,6 @@ from pql.serving.bundle import ModelBundle
 from pql.serving.contributions import TreeContributions
 from pql.serving.fit_reasons import FitReason, FitReasonWriter
 from pql.serving.reasons import Reason, ReasonWriter
-from pql.serving.single_row import SingleRowContributions
 
 #: Reference key holding percentiles of training-row probabilities (drift, old scores).
 PROBABILITY_REFERENCE = "__probability__"
@@ -51,11 +50,6 @@ class Scorer:
         """LightGBM's contributions looked up per split pattern: the same numbers, an
         order of magnitude faster for many rows (see `pql.serving.contributions`)."""
         return TreeContributions.for_booster(self.bundle.booster)
-
-    @cached_property
-    def _single_row(self) -> SingleRowContributions | None:
-        """LightGBM's single-row fast path for a request's one row (same numbers)."""
-        return SingleRowContributions.for_booster(self.bundle.booster)
 
     @cached_property
     def writer(self) -> ReasonWriter:
@@ -95,8 +89,8 @@ class Scorer:
         # the trees themselves for a request-sized input, worst on a busy 2-core machine.
         if len(matrix) >= SMALL_BATCH and self._contributions is not None:
             contributions = self._contributions(matrix)
-        elif len(matrix) == 1 and self._single_row is not None:
-            contributions = self._single_row(matrix[0])
+        elif len(matrix) == 1 and self.bundle.single_row is not None:
+            contributions = self.bundle.single_row(matrix[0])
         else:
             threads = 1 if len(matrix) < SMALL_BATCH else 0
             contributions = np.asarray(

@@ -87,13 +87,20 @@ def tenure_texts(
     (a trial whose length is not known). NaN tenure gives None for that row."""
     days = np.asarray(tenure_days, dtype=np.float64)
     if shape == "freemium":
-        noun = "account" if entity == "account" else "user"
-        return _worded(_duration_key(days), lambda k: f"Free {noun} for {_key_words(k)}")
+        return _worded(_duration_key(days), lambda k: _free_for(entity, _key_words(k)))
     if trial_days is None:
         return None
     # a trial of known length: its day while it runs, the plain signup age after it
     running = np.where(days < trial_days, np.floor(days) + 1, np.nan)
-    return _worded(running, lambda d: f"Day {int(d)} of a {trial_days:g}-day trial")
+    return _worded(running, lambda d: _trial_day_words(int(d), trial_days))
+
+
+def _free_for(entity: str, duration: str) -> str:
+    return f"Free {'account' if entity == 'account' else 'user'} for {duration}"
+
+
+def _trial_day_words(day: int, trial_days: float) -> str:
+    return f"Day {day} of a {trial_days:g}-day trial"
 
 
 def tenure_text(
@@ -103,11 +110,10 @@ def tenure_text(
     if not math.isfinite(tenure_days):
         return None
     if shape == "freemium":
-        noun = "account" if entity == "account" else "user"
-        return f"Free {noun} for {duration_words(tenure_days)}"
+        return _free_for(entity, duration_words(tenure_days))
     if trial_days is None or tenure_days >= trial_days:
         return None
-    return f"Day {trial_day(tenure_days)} of a {trial_days:g}-day trial"
+    return _trial_day_words(trial_day(tenure_days), trial_days)
 
 
 def _duration_holds(words: str, count: str | None, unit: str | None, days: float) -> bool:

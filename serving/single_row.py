@@ -7,7 +7,7 @@ the configuration is parsed once and each call only walks the trees. It gives th
 numbers as `Booster.predict(..., pred_contrib=True)`, bit for bit (tests check it).
 
 It is reached through the `lightgbm` package's own library handle (`lightgbm.basic._LIB`);
-when that is missing (a future release), `for_booster` returns None and the caller keeps
+when that is missing (a future release), `for_model` returns None and the caller keeps
 `Booster.predict`.
 
 The path runs on a private copy of the model. LightGBM keeps the iteration range of the
@@ -57,14 +57,13 @@ class SingleRowContributions:
         weakref.finalize(self, library.LGBM_FastConfigFree, self._handle)
 
     @classmethod
-    def for_booster(cls, booster: lgb.Booster) -> SingleRowContributions | None:
-        """The fast path for `booster`'s model (on a copy nothing else predicts with), or
-        None where this LightGBM does not offer it."""
+    def for_model(cls, model_text: str) -> SingleRowContributions | None:
+        """The fast path for a model (LightGBM's text form), on a booster of its own that
+        nothing else predicts with; None where this LightGBM does not offer the path."""
         try:
             from lightgbm.basic import _LIB, _safe_call
 
-            private = lgb.Booster(model_str=booster.model_to_string())
-            return cls(_LIB, _safe_call, private)
+            return cls(_LIB, _safe_call, lgb.Booster(model_str=model_text))
         except (ImportError, AttributeError):
             return None
 

@@ -33,7 +33,7 @@ def _rows(n: int, seed: int) -> np.ndarray:
 
 
 def test_equals_booster_predict_bit_for_bit(booster) -> None:
-    fast = SingleRowContributions.for_booster(booster)
+    fast = SingleRowContributions.for_model(booster.model_to_string())
     assert fast is not None  # this LightGBM offers it: the service uses it
     for row in _rows(300, seed=4):
         expected = booster.predict(row.reshape(1, -1), pred_contrib=True, num_threads=1)
@@ -41,7 +41,7 @@ def test_equals_booster_predict_bit_for_bit(booster) -> None:
 
 
 def test_many_threads_at_once_get_their_own_rows(booster) -> None:
-    fast = SingleRowContributions.for_booster(booster)
+    fast = SingleRowContributions.for_model(booster.model_to_string())
     assert fast is not None
     rows = _rows(400, seed=5)
     expected = booster.predict(rows, pred_contrib=True, num_threads=1)
@@ -51,7 +51,7 @@ def test_many_threads_at_once_get_their_own_rows(booster) -> None:
 
 
 def test_a_row_of_the_wrong_width_is_refused(booster) -> None:
-    fast = SingleRowContributions.for_booster(booster)
+    fast = SingleRowContributions.for_model(booster.model_to_string())
     assert fast is not None
     with pytest.raises(ValueError, match="expected 12 features, got 11"):
         fast(np.zeros(11))
@@ -60,7 +60,7 @@ def test_a_row_of_the_wrong_width_is_refused(booster) -> None:
 def test_other_predictions_on_the_same_booster_change_nothing(booster) -> None:
     """Per-tree predictions (as batch contributions make) on the model's booster leave
     LightGBM's stored iteration range at one tree; the fast path has its own copy."""
-    fast = SingleRowContributions.for_booster(booster)
+    fast = SingleRowContributions.for_model(booster.model_to_string())
     assert fast is not None
     rows = _rows(20, seed=6)
     booster.predict(rows, pred_contrib=True, start_iteration=5, num_iteration=1)
